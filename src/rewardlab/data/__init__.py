@@ -1,0 +1,1 @@
+"""Preference data: schema, readers, per-dataset converters, pairing rules, mixtures, statistics."""
