@@ -8,7 +8,7 @@ the pairwise preference model both implement it.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
 Message = dict[str, str]
 
@@ -23,3 +23,174 @@ class RewardJudge(Protocol):
     """
 
     def rank_responses(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[list[float]]: ...
+
+
+def _default_device() -> str:
+    import torch
+
+    if torch.cuda.is_available():
+        return "cuda"
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        return "mps"
+    return "cpu"
+
+
+class RewardScorer:
+    """Scalar reward model scorer: ``score(conversations) -> list[float]``.
+
+    Conversations are chat-templated (leading doubled BOS removed), left-truncated to `max_length`, sorted
+    by length and scored in batches of at most `batch_size` conversations and `max_tokens_per_batch` padded
+    tokens. Scores are returned in input order and do not depend on the batching.
+    """
+
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        max_length: int = 4096,
+        batch_size: int = 16,
+        max_tokens_per_batch: int | None = None,
+        show_progress: bool = False,
+    ):
+        from rewardlab.modeling.templates import ConversationEncoder
+
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.encoder = ConversationEncoder(tokenizer, max_length)
+        self.batch_size = batch_size
+        self.max_tokens_per_batch = max_tokens_per_batch
+        self.show_progress = show_progress
+        self.truncated = 0  # conversations truncated so far (counted, reported by callers)
+
+    @classmethod
+    def from_pretrained(
+        cls,
+        model: str,
+        device: str | None = None,
+        dtype: str | None = None,
+        trust_remote_code: bool = False,
+        **kwargs: Any,
+    ) -> RewardScorer:
+        from rewardlab.modeling.loading import default_attn_implementation, load_reward_model
+
+        device = device or _default_device()
+        dtype = dtype or ("bfloat16" if device == "cuda" else "float32")
+        rm, tok = load_reward_model(
+            model, dtype=dtype, trust_remote_code=trust_remote_code, attn_implementation=default_attn_implementation()
+        )
+        return cls(rm.to(device), tok, **kwargs)
+
+    @property
+    def device(self) -> Any:
+        return next(self.model.parameters()).device
+
+    def encode(self, conversations: Sequence[Sequence[Message]]) -> list[list[int]]:
+        encoded = []
+        for conv in conversations:
+            ids, cut = self.encoder.encode(conv)
+            self.truncated += cut
+            encoded.append(ids)
+        return encoded
+
+    def plan_batches(self, lengths: Sequence[int]) -> list[list[int]]:
+        """Indices grouped into batches, longest first, bounded by count and padded tokens."""
+        order = sorted(range(len(lengths)), key=lambda i: -lengths[i])
+        batches: list[list[int]] = []
+        for i in order:
+            if batches:
+                cur = batches[-1]
+                longest = lengths[cur[0]]  # sorted: the first is the longest
+                fits_count = len(cur) < self.batch_size
+                fits_tokens = self.max_tokens_per_batch is None or longest * (len(cur) + 1) <= self.max_tokens_per_batch
+                if fits_count and fits_tokens:
+                    cur.append(i)
+                    continue
+            batches.append([i])
+        return batches
+
+    def score_ids(self, encoded: Sequence[Sequence[int]]) -> list[float]:
+        import torch
+
+        from rewardlab.training.forward import pad_batch, sequence_rewards
+
+        if not encoded:
+            return []
+        scores = [0.0] * len(encoded)
+        batches = self.plan_batches([len(e) for e in encoded])
+        iterator: Any = batches
+        if self.show_progress:
+            from tqdm.auto import tqdm
+
+            iterator = tqdm(batches, desc="scoring", unit="batch")
+        with torch.inference_mode():
+            for batch in iterator:
+                ids, mask, last = pad_batch([encoded[i] for i in batch], self.tokenizer.pad_token_id)
+                rewards = sequence_rewards(self.model, ids.to(self.device), mask.to(self.device), last)
+                for i, r in zip(batch, rewards.tolist()):
+                    scores[i] = r
+        return scores
+
+    def score(self, conversations: Sequence[Sequence[Message]]) -> list[float]:
+        """One reward per conversation (each a list of ``{"role", "content"}`` ending with the scored turn)."""
+        return self.score_ids(self.encode(conversations))
+
+    def rank_responses(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[list[float]]:
+        conversations, sizes = [], []
+        for context, responses in groups:
+            sizes.append(len(responses))
+            for r in responses:
+                conversations.append([*context, {"role": "assistant", "content": r}])
+        flat = self.score(conversations)
+        out, k = [], 0
+        for n in sizes:
+            out.append(flat[k : k + n])
+            k += n
+        return out
+
+
+def conversation_from_row(row: Any, where: str) -> list[Message]:
+    """A row of a scoring file: ``{"messages": [...]}``, ``{"prompt": str|messages, "response": str}``, or a list."""
+    from rewardlab.data.schema import DataError, RowRejected, normalize_messages
+
+    try:
+        if isinstance(row, list):
+            return normalize_messages(row, "<row>")
+        if isinstance(row, dict):
+            for key in ("messages", "conversation", "conversations"):
+                if key in row:
+                    return normalize_messages(row[key], key)
+            if "prompt" in row and "response" in row:
+                prompt = row["prompt"]
+                ctx = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else normalize_messages(
+                    prompt, "prompt")
+                if not isinstance(row["response"], str):
+                    raise RowRejected("wrong field type", "response", "expected a string")
+                return [*ctx, {"role": "assistant", "content": row["response"]}]
+        raise RowRejected("unknown format", "<row>", "expected 'messages' or 'prompt' + 'response'")
+    except RowRejected as e:
+        raise DataError(f"{where}: {e}") from None
+
+
+def score_file(scorer: RewardScorer, input_path: str, output_path: str | None = None) -> int:
+    """Score every row of a JSONL file; write rows with a ``reward`` field (atomically) or to stdout."""
+    import json
+    import sys
+
+    from rewardlab.data.readers import iter_rows
+    from rewardlab.data.schema import DataError, RowRejected
+
+    rows, conversations = [], []
+    for where, row in iter_rows(input_path):
+        if isinstance(row, RowRejected):
+            raise DataError(f"{where}: {row}")
+        conversations.append(conversation_from_row(row, where))
+        rows.append(row if isinstance(row, dict) else {"messages": row})
+    rewards = scorer.score(conversations)
+    lines = "".join(json.dumps({**row, "reward": r}, ensure_ascii=False) + "\n" for row, r in zip(rows, rewards))
+    if output_path:
+        from rewardlab.io_utils import atomic_write_text
+
+        atomic_write_text(output_path, lines)
+    else:
+        sys.stdout.write(lines)
+    return len(rows)

@@ -154,6 +154,10 @@ def _iter_dataset(ds: Any, label: str) -> Iterator[tuple[str, Any]]:
 def _iter_datasets_folder(path: Path, split: str) -> Iterator[tuple[str, Any]]:
     import datasets
 
+    saved = any((path / f).exists() for f in ("dataset_info.json", "state.json", "dataset_dict.json"))
+    if not saved:  # a folder laid out like a hub dataset repo: the hub code path, with local files
+        yield from _iter_hub(str(path), split)
+        return
     try:
         ds = datasets.load_from_disk(str(path))
     except Exception as e:
@@ -171,7 +175,7 @@ def _iter_hub(repo_id: str, split: str) -> Iterator[tuple[str, Any]]:
     try:
         ds = datasets.load_dataset(repo_id, split=split)
     except Exception as e:
-        raise DataError(f"{repo_id}: could not load split {split!r} from the hub: {e}") from e
+        raise DataError(f"{repo_id}: could not load split {split!r} with datasets.load_dataset: {e}") from e
     yield from _iter_dataset(ds, f"{repo_id}[{split}]")
 
 

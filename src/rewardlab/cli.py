@@ -1,0 +1,138 @@
+"""The `rewardlab` command: parses arguments and calls one library function per verb.
+
+Config-driven verbs (train, quickstart) take an optional YAML recipe plus ``--field value`` overrides whose
+names are the config dataclass fields; ``rewardlab train --help`` lists them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Any
+
+from rewardlab.data.schema import DataError
+
+
+def parse_overrides(extra: list[str]) -> dict[str, Any]:
+    """``--key value`` / ``--key=value`` / bare ``--flag`` (true) pairs -> dict."""
+    out: dict[str, Any] = {}
+    i = 0
+    while i < len(extra):
+        token = extra[i]
+        if not token.startswith("--"):
+            raise ValueError(f"unexpected argument {token!r}; overrides look like --learning_rate 1e-5")
+        key = token[2:]
+        if "=" in key:
+            key, value = key.split("=", 1)
+        elif i + 1 < len(extra) and not extra[i + 1].startswith("--"):
+            value = extra[i + 1]
+            i += 1
+        else:
+            value = "true"
+        out[key.replace("-", "_")] = value
+        i += 1
+    return out
+
+
+def _config_help(cls: type) -> str:
+    lines = ["config fields (override any with --name value):"]
+    for f in dataclasses.fields(cls):
+        lines.append(f"  --{f.name:<28} {f.metadata.get('help', '')} [default: {f.default}]")
+    return "\n".join(lines)
+
+
+def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.config import TrainConfig, load_config
+    from rewardlab.training.trainer import train
+
+    cfg = load_config(TrainConfig, args.recipe, parse_overrides(extra))
+    result = train(cfg)
+    _print_result(result)
+    return 0
+
+
+def _print_result(result: Any) -> None:
+    s = result.summary
+    print()
+    for label, key in (("before training", "eval_before"), ("after training ", "eval_after")):
+        e = s.get(key)
+        if e:
+            print(f"held-out accuracy {label}: {e['accuracy']:.3f}  "
+                  f"(95% CI {e['accuracy_ci_low']:.3f}-{e['accuracy_ci_high']:.3f}, {e['num_pairs']} pairs)")
+    out = result.output_dir
+    print(f"model:          {out}")
+    print(f"training curve: {out / 'training_curve.png'}")
+    print(f"model card:     {out / 'README.md'}")
+    print(f"tensorboard:    tensorboard --logdir {out / 'logs'}")
+    print(f"score with it:  rewardlab score {out} conversations.jsonl")
+
+
+def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.config import TrainConfig, load_config
+    from rewardlab.training.trainer import train
+
+    cfg = load_config(TrainConfig, "quickstart", parse_overrides(extra))
+    print(f"[rewardlab] quickstart: training {cfg.model} on the bundled demo set -> {cfg.output_dir}")
+    result = train(cfg)
+    _print_result(result)
+    return 0
+
+
+def cmd_score(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.scoring import RewardScorer, score_file
+
+    scorer = RewardScorer.from_pretrained(args.model, device=args.device, batch_size=args.batch_size,
+                                          max_length=args.max_length, show_progress=True)
+    n = score_file(scorer, args.input, args.output)
+    print(f"scored {n} conversations -> {args.output or 'stdout'}"
+          + (f" ({scorer.truncated} truncated to {args.max_length} tokens)" if scorer.truncated else ""),
+          file=sys.stderr)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from rewardlab import __version__
+    from rewardlab.config import TrainConfig
+
+    parser = argparse.ArgumentParser(prog="rewardlab", description="Train, evaluate and serve reward models.")
+    parser.add_argument("--version", action="version", version=f"rewardlab {__version__}")
+    sub = parser.add_subparsers(dest="verb", required=True)
+
+    p = sub.add_parser("train", help="train a Bradley-Terry reward model",
+                       epilog=_config_help(TrainConfig), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("recipe", nargs="?", help="YAML recipe (path or shipped name, e.g. quickstart, gemma-2b-it)")
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("quickstart", help="train + evaluate the embedded model on the bundled demo set",
+                       epilog=_config_help(TrainConfig), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(func=cmd_quickstart)
+
+    p = sub.add_parser("score", help="score conversations in a JSONL file")
+    p.add_argument("model", help="reward model folder or hub id")
+    p.add_argument("input", help="JSONL: rows with 'messages' (a conversation) or 'prompt' + 'response'")
+    p.add_argument("-o", "--output", help="output JSONL (default: stdout); each row gains 'reward'")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=4096)
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
+    p.set_defaults(func=cmd_score)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra and args.verb not in ("train", "quickstart"):
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    try:
+        return args.func(args, extra)
+    except (DataError, ValueError, FileNotFoundError, PermissionError) as e:
+        print(f"rewardlab {args.verb}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

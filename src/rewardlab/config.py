@@ -1,0 +1,153 @@
+"""Typed configuration: one dataclass per stage, loaded from YAML recipes whose keys are exactly the fields,
+overridable from the command line (``--key value``). Each field is documented once, in its ``help`` metadata.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+
+def field(default: Any, help: str, **kw: Any) -> Any:
+    return dataclasses.field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    model: str = field("smollm2-135m-instruct", "Causal LM or reward model: embedded name, local folder or hub id.")
+    data: str = field("demo", "Training pairs: 'demo', a file (.json/.jsonl/.jsonl.gz/.parquet), a built mixture "
+                              "folder, or a hub dataset id.")
+    data_split: str = field("train", "Split to read when `data` is a hub id or a datasets folder.")
+    eval_data: str | None = field(None, "Held-out pairs (same forms as `data`); default: `eval_fraction` of `data`.")
+    eval_split: str = field("test", "Split to read when `eval_data` is a hub id or a datasets folder.")
+    eval_fraction: float = field(0.05, "Fraction of `data` held out for evaluation when `eval_data` is not set.")
+    output_dir: str = field("outputs/reward-model", "Folder for the trained model, logs and checkpoints.")
+    max_length: int = field(4096, "Tokens per conversation; longer ones are truncated from the left and counted.")
+    max_train_pairs: int | None = field(None, "Use at most this many training pairs (after shuffling).")
+    max_eval_pairs: int | None = field(None, "Evaluate on at most this many held-out pairs.")
+    on_invalid: str = field("drop", "Invalid rows: 'drop' (counted and reported) or 'error' (stop at the first).")
+    learning_rate: float = field(1e-5, "Peak learning rate.")
+    batch_size: int = field(256, "Pairs per optimizer step, over all processes (the recipe's global batch size).")
+    micro_batch_size: int = field(1, "Pairs per forward pass per process; gradient accumulation makes up the rest.")
+    num_epochs: float = field(1.0, "Passes over the training pairs (fractions allowed).")
+    max_steps: int | None = field(None, "Stop after this many optimizer steps (overrides num_epochs).")
+    lr_scheduler: str = field("cosine", "Learning-rate schedule: cosine, linear or constant (after warmup).")
+    warmup_ratio: float = field(0.03, "Fraction of the optimizer steps spent warming up linearly.")
+    weight_decay: float = field(0.001, "AdamW weight decay (not applied to biases and norms).")
+    adam_beta1: float = field(0.9, "AdamW beta1.")
+    adam_beta2: float = field(0.999, "AdamW beta2.")
+    max_grad_norm: float = field(1.0, "Gradient clipping norm (0 disables).")
+    center_rewards_coefficient: float = field(0.0, "Weight of the reward-centering term mean((r_c + r_r)^2); "
+                                                   "0.01 is a common choice.")
+    precision: str = field("auto", "bf16, fp16, fp32, or auto (bf16 where the hardware supports it).")
+    gradient_checkpointing: bool = field(True, "Recompute activations in the backward pass to save memory.")
+    length_grouping: bool = field(True, "Sort each optimizer step's pairs by length before cutting micro-batches "
+                                        "(less padding; the step's gradient is unchanged).")
+    seed: int = field(42, "Seed for data order, held-out split and initialisation.")
+    logging_steps: int = field(1, "Log training metrics every this many optimizer steps.")
+    eval_steps: int | None = field(None, "Evaluate on the held-out pairs every this many steps (None: at the end only).")
+    save_steps: int | None = field(None, "Write a resumable checkpoint every this many steps (None: no checkpoints).")
+    save_total_limit: int = field(2, "Keep at most this many checkpoints.")
+    resume: bool = field(False, "Continue from the latest complete checkpoint in output_dir.")
+    eval_before_training: bool = field(True, "Also measure held-out accuracy of the untrained model.")
+    eval_batch_size: int = field(8, "Conversations per forward pass when evaluating.")
+    trust_remote_code: bool = field(False, "Allow model code from the hub (off by default: it runs arbitrary code).")
+    report_to: str = field("tensorboard", "Where to log: tensorboard or none.")
+    num_proc: int = field(1, "Processes for tokenization.")
+
+    def __post_init__(self) -> None:
+        if self.micro_batch_size < 1 or self.batch_size < 1:
+            raise ValueError("batch_size and micro_batch_size must be at least 1")
+        if self.batch_size % self.micro_batch_size:
+            raise ValueError(
+                f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size ({self.micro_batch_size})"
+            )
+        if not 0.0 <= self.eval_fraction < 1.0:
+            raise ValueError(f"eval_fraction must be in [0, 1), got {self.eval_fraction}")
+        if self.on_invalid not in ("drop", "error"):
+            raise ValueError(f"on_invalid must be 'drop' or 'error', got {self.on_invalid!r}")
+        if self.precision not in ("auto", "bf16", "fp16", "fp32"):
+            raise ValueError(f"precision must be auto, bf16, fp16 or fp32, got {self.precision!r}")
+        if self.lr_scheduler not in ("cosine", "linear", "constant"):
+            raise ValueError(f"lr_scheduler must be cosine, linear or constant, got {self.lr_scheduler!r}")
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be at least 8, got {self.max_length}")
+        if self.report_to not in ("tensorboard", "none"):
+            raise ValueError(f"report_to must be tensorboard or none, got {self.report_to!r}")
+
+
+def _convert(value: Any, annotation: Any, name: str) -> Any:
+    """Convert a command-line string (or YAML value) to the field's declared type."""
+    if isinstance(annotation, str):
+        annotation = eval(annotation, {"int": int, "float": float, "str": str, "bool": bool, "None": None})  # noqa: S307
+    args = typing.get_args(annotation)
+    if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
+        if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
+            return None
+        annotation = next(a for a in args if a is not type(None))
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        if str(value).lower() in ("1", "true", "yes", "on"):
+            return True
+        if str(value).lower() in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{name}: expected true/false, got {value!r}")
+    if annotation in (int, float):
+        if isinstance(value, bool):
+            raise ValueError(f"{name}: expected a number, got {value!r}")
+        try:
+            return annotation(value) if annotation is float or isinstance(value, int) else int(str(value))
+        except (TypeError, ValueError):
+            raise ValueError(f"{name}: expected {annotation.__name__}, got {value!r}") from None
+    if annotation is str and not isinstance(value, str):
+        raise ValueError(f"{name}: expected a string, got {value!r}")
+    return value
+
+
+def resolve_recipe(name: str) -> Path:
+    """A recipe path, or a shipped recipe name ('quickstart', 'gemma-2b-it', 'data/v2')."""
+    path = Path(name)
+    if path.exists():
+        return path
+    for candidate in (REPO_RECIPES / f"{name}.yaml", REPO_RECIPES / name, Path("recipes") / f"{name}.yaml"):
+        if candidate.exists():
+            return candidate
+    shipped = sorted(str(p.relative_to(REPO_RECIPES).with_suffix("")) for p in REPO_RECIPES.rglob("*.yaml"))
+    raise FileNotFoundError(f"recipe {name!r} not found; shipped recipes: {', '.join(shipped)}")
+
+
+def load_config(cls: type, recipe: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Any:
+    """Build a `cls` config from an optional YAML recipe plus overrides; unknown keys are errors."""
+    values: dict[str, Any] = {}
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    if recipe is not None:
+        path = resolve_recipe(str(recipe))
+        loaded = yaml.safe_load(path.read_text()) or {}
+        if not isinstance(loaded, dict):
+            raise ValueError(f"{path}: a recipe must be a mapping of config fields")
+        unknown = sorted(set(loaded) - set(fields))
+        if unknown:
+            raise ValueError(f"{path}: unknown keys {unknown}; valid keys: {sorted(fields)}")
+        values.update(loaded)
+    for key, value in (overrides or {}).items():
+        key = key.replace("-", "_")
+        if key not in fields:
+            raise ValueError(f"unknown option --{key}; valid options: {sorted(fields)}")
+        values[key] = value
+    converted = {k: _convert(v, fields[k].type, k) for k, v in values.items()}
+    return cls(**converted)
+
+
+def config_to_dict(config: Any) -> dict[str, Any]:
+    return dataclasses.asdict(config)

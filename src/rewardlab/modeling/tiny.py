@@ -1,0 +1,69 @@
+"""Tiny randomly initialised models built from a config, for tests and benchmarks (no hub, no download).
+
+The tokenizer is byte-level (every UTF-8 byte is a token) with Mistral-style special tokens: the tokenizer
+adds ``<s>`` itself AND the chat template writes ``{{ bos_token }}`` (the doubled-BOS case), eos ``</s>``
+appears inside the chat text, and there is no pad token (the pad == eos case). Exactly the traps the
+recipe's models set.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+MISTRAL_STYLE_TEMPLATE = (
+    "{{ bos_token }}{% for message in messages %}"
+    "{% if message['role'] == 'system' %}<<SYS>>{{ message['content'] }}<</SYS>>"
+    "{% elif message['role'] == 'user' %}[INST] {{ message['content'] }} [/INST]"
+    "{% else %}{{ message['content'] }}{{ eos_token }}{% endif %}{% endfor %}"
+)
+
+
+def build_byte_tokenizer() -> Any:
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    alphabet = pre_tokenizers.ByteLevel.alphabet()
+    vocab = {"<unk>": 0, "<s>": 1, "</s>": 2}
+    for ch in sorted(alphabet):
+        vocab[ch] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tk.decoder = decoders.ByteLevel()
+    tk.post_processor = processors.TemplateProcessing(single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token="<s>", eos_token="</s>", unk_token="<unk>")
+    tokenizer.chat_template = MISTRAL_STYLE_TEMPLATE
+    return tokenizer
+
+
+def build_tiny_model_dir(path: str | Path, hidden_size: int = 32, num_layers: int = 2, seed: int = 0,
+                         architecture: str = "llama") -> Path:
+    """Write a tiny causal LM + tokenizer folder (safetensors) to `path` and return it."""
+    import torch
+    from transformers import AutoModelForCausalLM, LlamaConfig
+
+    path = Path(path)
+    tokenizer = build_byte_tokenizer()
+    if architecture != "llama":
+        raise ValueError(f"unsupported tiny architecture {architecture!r}")
+    config = LlamaConfig(
+        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
+        num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
+        bos_token_id=1, eos_token_id=2, pad_token_id=None, tie_word_embeddings=False,
+    )
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config)
+    model.save_pretrained(path, safe_serialization=True)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+def llama_config_for_params(billions: float, vocab_size: int = 32000, max_position_embeddings: int = 8192) -> Any:
+    """A Llama config of roughly `billions` parameters (for GPU benchmarks with random weights)."""
+    from transformers import LlamaConfig
+
+    shapes = {1.0: (2048, 5632, 22, 32, 4), 1.5: (2048, 8192, 24, 32, 8), 2.0: (2560, 6912, 26, 32, 8)}
+    h, inter, layers, heads, kv = shapes[min(shapes, key=lambda b: abs(b - billions))]
+    return LlamaConfig(vocab_size=vocab_size, hidden_size=h, intermediate_size=inter, num_hidden_layers=layers,
+                       num_attention_heads=heads, num_key_value_heads=kv,
+                       max_position_embeddings=max_position_embeddings)

@@ -1,0 +1,61 @@
+"""Deterministic data order and micro-batch planning.
+
+The training order is a stream: epoch e is a seeded permutation of all pairs, epochs laid end to end, and
+optimizer step s consumes stream positions [s*B, (s+1)*B). Every step therefore sees a full global batch,
+and resuming at step s needs nothing but s. Within a step, pairs may be sorted by length before being cut
+into micro-batches: the step's gradient (a sum over its pairs) is unchanged, padding shrinks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import numpy as np
+
+
+def total_steps(num_pairs: int, batch_size: int, num_epochs: float, max_steps: int | None = None) -> int:
+    if num_pairs <= 0:
+        raise ValueError("no training pairs")
+    steps = max(1, math.ceil(num_pairs * num_epochs / batch_size))
+    return min(steps, max_steps) if max_steps is not None else steps
+
+
+def epoch_permutation(num_pairs: int, seed: int, epoch: int) -> np.ndarray:
+    return np.random.default_rng([seed, epoch]).permutation(num_pairs)
+
+
+def step_indices(step: int, num_pairs: int, batch_size: int, seed: int) -> list[int]:
+    """The pair indices of optimizer step `step` (0-based)."""
+    out: list[int] = []
+    pos = step * batch_size
+    while len(out) < batch_size:
+        epoch, offset = divmod(pos, num_pairs)
+        perm = epoch_permutation(num_pairs, seed, epoch)
+        take = min(batch_size - len(out), num_pairs - offset)
+        out.extend(perm[offset : offset + take].tolist())
+        pos += take
+    return out
+
+
+def plan_micro_batches(
+    indices: Sequence[int],
+    lengths: Sequence[int],
+    micro_batch_size: int,
+    world_size: int = 1,
+    rank: int = 0,
+    length_grouping: bool = True,
+) -> list[list[int]]:
+    """Cut one step's pairs into micro-batches and return this rank's share.
+
+    With length grouping, pairs are sorted longest first so each micro-batch holds similar lengths; chunk k
+    goes to rank k % world_size, so every rank runs the same number of micro-batches.
+    """
+    order = sorted(indices, key=lambda i: -lengths[i]) if length_grouping else list(indices)
+    chunks = [order[i : i + micro_batch_size] for i in range(0, len(order), micro_batch_size)]
+    if len(chunks) % world_size:
+        raise ValueError(
+            f"{len(chunks)} micro-batches cannot be shared evenly by {world_size} processes; "
+            "make batch_size a multiple of micro_batch_size * number of processes"
+        )
+    return chunks[rank::world_size]

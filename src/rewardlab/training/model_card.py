@@ -1,0 +1,78 @@
+"""The model card (README.md) written beside a trained reward model."""
+
+from __future__ import annotations
+
+from typing import Any
+
+CARD = """---
+library_name: transformers
+pipeline_tag: text-classification
+tags:
+- reward-model
+- rlhf
+- rewardlab
+base_model: {base_model}
+---
+
+# Reward model trained with rewardlab
+
+A Bradley-Terry reward model (`AutoModelForSequenceClassification`, one label) fine-tuned from
+`{base_model}` with [rewardlab](https://github.com/) on {data}. The reward of a conversation is the
+score-head output at its last token, after the tokenizer's chat template.
+
+## Training data
+- training pairs: {num_train} ({data}); held-out pairs: {num_eval} ({eval_data})
+- rows dropped while reading: {dropped}
+- conversations truncated from the left to {max_length} tokens: {truncated}
+
+## Hyperparameters
+| setting | value |
+|---|---|
+{hparams}
+
+## Held-out accuracy
+| model | accuracy | 95% bootstrap interval | pairs |
+|---|---|---|---|
+{accuracy_rows}
+
+## Use
+```python
+from rewardlab.scoring import RewardScorer
+scorer = RewardScorer.from_pretrained("{path}")
+scorer.score([[{{"role": "user", "content": "Hi"}}, {{"role": "assistant", "content": "Hello! How can I help?"}}]])
+```
+or `rewardlab score {path} conversations.jsonl`. The recipe's `pipeline("sentiment-analysis", ...)` snippet also
+works: format the conversation with `tokenizer.apply_chat_template(..., tokenize=False)` first.{bos_note}
+"""
+
+HPARAMS = ("learning_rate", "batch_size", "micro_batch_size", "num_epochs", "max_steps", "lr_scheduler",
+           "warmup_ratio", "weight_decay", "max_length", "precision", "gradient_checkpointing",
+           "center_rewards_coefficient", "seed")
+
+
+def render_model_card(config: dict[str, Any], summary: dict[str, Any], path: str) -> str:
+    rows = []
+    for label, key in (("untrained", "eval_before"), ("trained", "eval_after")):
+        e = summary.get(key)
+        if e:
+            rows.append(f"| {label} | {e['accuracy']:.4f} | [{e['accuracy_ci_low']:.4f}, {e['accuracy_ci_high']:.4f}] "
+                        f"| {e['num_pairs']} |")
+    bos_note = ""
+    if summary.get("bos_is_turn_marker"):
+        bos_note = (f"\nNote: this tokenizer's BOS token `{summary['bos_token']}` also opens every chat turn and is "
+                    "not added by the tokenizer, so do NOT strip it from the text (the recipe's "
+                    "`.replace(bos_token, \"\")` would delete the turn markers).")
+    return CARD.format(
+        base_model=config["model"],
+        data=config["data"],
+        eval_data=config.get("eval_data") or f"{config['eval_fraction']:.0%} of the training data, seeded",
+        num_train=summary.get("num_train_pairs"),
+        num_eval=summary.get("num_eval_pairs"),
+        dropped=summary.get("dropped_rows", {}) or "none",
+        max_length=config["max_length"],
+        truncated=summary.get("truncated_conversations", 0),
+        hparams="\n".join(f"| {k} | {config.get(k)} |" for k in HPARAMS),
+        accuracy_rows="\n".join(rows) or "| (no held-out pairs) | | | |",
+        path=path,
+        bos_note=bos_note,
+    )

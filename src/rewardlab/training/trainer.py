@@ -1,0 +1,378 @@
+"""The Bradley-Terry reward-model trainer: one explicit loop on top of `accelerate`.
+
+accelerate provides devices, mixed precision, DDP / DeepSpeed wrapping, gradient synchronisation and
+checkpoint state; this module provides the data order, the loss, the logging and the outputs. It runs
+unchanged under ``accelerate launch`` and ``deepspeed``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import random
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from rewardlab.config import TrainConfig, config_to_dict
+from rewardlab.data.schema import DropReport, PreferencePair
+from rewardlab.losses import bradley_terry_loss, pairwise_accuracy, reward_centering_penalty
+from rewardlab.metrics import accuracy_with_interval
+from rewardlab.modeling.templates import ConversationEncoder, tokenizer_adds_bos
+from rewardlab.training.batching import plan_micro_batches, step_indices, total_steps
+from rewardlab.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rewardlab.training.data import TokenizedPairs, tokenize_pairs
+from rewardlab.training.forward import pad_batch, sequence_rewards
+
+
+class RewardModule(torch.nn.Module):
+    """Wraps a sequence-classification model so DDP/DeepSpeed see one forward: ids -> rewards [N]."""
+
+    def __init__(self, model: Any):
+        super().__init__()
+        self.model = model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, last_index: torch.Tensor):
+        return sequence_rewards(self.model, input_ids, attention_mask, last_index)
+
+
+@dataclasses.dataclass
+class TrainResult:
+    output_dir: Path
+    summary: dict[str, Any]
+
+
+def set_seed(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def resolve_precision(precision: str) -> str:
+    """accelerate's mixed_precision name for a config precision ('auto': bf16 where supported)."""
+    if precision == "fp32":
+        return "no"
+    if precision != "auto":
+        return precision
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp16"
+    try:
+        return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no"
+    except (AttributeError, RuntimeError):
+        return "no"
+
+
+def load_training_pairs(cfg: TrainConfig, log: Any) -> tuple[list[PreferencePair], list[PreferencePair], DropReport]:
+    """Read train and held-out pairs; the held-out split is a seeded sample when no eval_data is given."""
+    from rewardlab.data.readers import read_pairs
+
+    def read(spec: str, split: str) -> tuple[list[PreferencePair], DropReport]:
+        if spec == "demo":
+            from rewardlab.data.demo import demo_path
+
+            spec = str(demo_path("train" if split == "train" else "test"))
+        return read_pairs(spec, split=split, on_invalid=cfg.on_invalid)
+
+    train, report = read(cfg.data, cfg.data_split)
+    log(f"read {cfg.data}: {report.summary()}")
+    rng = random.Random(cfg.seed)
+    if cfg.eval_data:
+        held_out, eval_report = read(cfg.eval_data, cfg.eval_split)
+        log(f"read {cfg.eval_data}: {eval_report.summary()}")
+        report.merge(eval_report)
+    elif cfg.data == "demo":
+        held_out, eval_report = read("demo", "test")
+    else:
+        order = list(range(len(train)))
+        rng.shuffle(order)
+        n_eval = int(round(len(train) * cfg.eval_fraction))
+        held_set = set(order[:n_eval])
+        held_out = [train[i] for i in sorted(held_set)]
+        train = [p for i, p in enumerate(train) if i not in held_set]
+    if cfg.max_train_pairs is not None and len(train) > cfg.max_train_pairs:
+        idx = sorted(rng.sample(range(len(train)), cfg.max_train_pairs))
+        train = [train[i] for i in idx]
+    if cfg.max_eval_pairs is not None and len(held_out) > cfg.max_eval_pairs:
+        idx = sorted(random.Random(cfg.seed + 1).sample(range(len(held_out)), cfg.max_eval_pairs))
+        held_out = [held_out[i] for i in idx]
+    if not train:
+        raise ValueError(f"no valid training pairs in {cfg.data}:\n{report.summary()}")
+    return train, held_out, report
+
+
+def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
+    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2))
+
+
+def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> Any:
+    from transformers import (
+        get_constant_schedule_with_warmup,
+        get_cosine_schedule_with_warmup,
+        get_linear_schedule_with_warmup,
+    )
+
+    warmup = int(math.ceil(cfg.warmup_ratio * steps))
+    if cfg.lr_scheduler == "cosine":
+        return get_cosine_schedule_with_warmup(optimizer, warmup, steps)
+    if cfg.lr_scheduler == "linear":
+        return get_linear_schedule_with_warmup(optimizer, warmup, steps)
+    return get_constant_schedule_with_warmup(optimizer, warmup)
+
+
+def _enable_gradient_checkpointing(model: Any) -> None:
+    kwargs = {"use_reentrant": False}
+    if hasattr(model, "activation_checkpointing_enable"):
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs=kwargs)
+    else:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kwargs)
+    model.config.use_cache = False
+
+
+def pair_forward(module: Any, data: TokenizedPairs, idx: list[int], pad_id: int, device: Any
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Chosen and rejected of the pairs `idx` in ONE forward pass. Returns r_c [m], r_r [m], margin [m], tokens."""
+    seqs = [data.chosen[i] for i in idx] + [data.rejected[i] for i in idx]
+    ids, mask, last = pad_batch(seqs, pad_id)
+    rewards = module(ids.to(device), mask.to(device), last.to(device))  # [2m]
+    m = len(idx)
+    margin = torch.tensor([data.margin[i] or 0.0 for i in idx], dtype=torch.float32, device=rewards.device)
+    return rewards[:m], rewards[m:], margin, int(mask.sum())
+
+
+@torch.no_grad()
+def evaluate_pairs(module: Any, data: TokenizedPairs, accelerator: Any, pad_id: int, batch_size: int,
+                   seed: int = 0) -> dict[str, Any]:
+    """Held-out loss and accuracy (with a 95% bootstrap interval); pairs sharded over processes."""
+    from accelerate.utils import gather_object
+
+    was_training = module.training
+    module.eval()
+    mine = list(range(accelerator.process_index, len(data), accelerator.num_processes))
+    mine.sort(key=lambda i: -(len(data.chosen[i]) + len(data.rejected[i])))
+    results = []
+    for k in range(0, len(mine), batch_size):
+        idx = mine[k : k + batch_size]
+        with accelerator.autocast():
+            rc, rr, margin, _ = pair_forward(module, data, idx, pad_id, accelerator.device)
+        for i, c, r in zip(idx, rc.tolist(), rr.tolist()):
+            results.append((i, c, r))
+    results = sorted(gather_object(results)) if accelerator.num_processes > 1 else sorted(results)
+    module.train(was_training)
+    if not results:
+        return {}
+    chosen = torch.tensor([c for _, c, _ in results])
+    rejected = torch.tensor([r for _, _, r in results])
+    margins = torch.tensor([data.margin[i] or 0.0 for i, _, _ in results])
+    out = accuracy_with_interval(chosen.tolist(), rejected.tolist(), seed=seed)
+    out["loss"] = float(bradley_terry_loss(chosen, rejected, margins).mean())
+    out["margin"] = float((chosen - rejected).mean())
+    out["reward_mean"] = float(torch.cat([chosen, rejected]).mean())
+    return out
+
+
+def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
+    """Train a Bradley-Terry reward model as `cfg` says; writes a standard HF model folder to cfg.output_dir."""
+    from accelerate import Accelerator
+    from tqdm.auto import tqdm
+
+    from rewardlab.modeling.loading import default_attn_implementation, load_reward_model
+
+    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.precision))
+    is_main = accelerator.is_main_process
+
+    def log(msg: str) -> None:
+        if is_main and not quiet:
+            tqdm.write(f"[rewardlab] {msg}")
+
+    out_dir = Path(cfg.output_dir)
+    if is_main:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if not os.access(out_dir, os.W_OK):
+            raise PermissionError(f"output_dir {out_dir} is not writable")
+    world = accelerator.num_processes
+    if cfg.batch_size % (cfg.micro_batch_size * world):
+        raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of micro_batch_size "
+                         f"({cfg.micro_batch_size}) x processes ({world})")
+    set_seed(cfg.seed)
+
+    model, tokenizer = load_reward_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
+                                         attn_implementation=default_attn_implementation())
+    if cfg.gradient_checkpointing:
+        _enable_gradient_checkpointing(model)
+    pad_id = tokenizer.pad_token_id
+
+    train_pairs, eval_pairs, report = load_training_pairs(cfg, log)
+    encoder = ConversationEncoder(tokenizer, cfg.max_length)
+    train_data = tokenize_pairs(train_pairs, encoder, "tokenizing train", show_progress=is_main and not quiet)
+    eval_data = tokenize_pairs(eval_pairs, encoder, "tokenizing held-out", show_progress=is_main and not quiet)
+    truncated = train_data.truncated + eval_data.truncated
+    log(f"{len(train_data)} training pairs, {len(eval_data)} held-out pairs; "
+        f"{truncated} conversations truncated from the left to {cfg.max_length} tokens")
+    lengths = train_data.pair_lengths()
+
+    steps = total_steps(len(train_data), cfg.batch_size, cfg.num_epochs, cfg.max_steps)
+    module = RewardModule(model)
+    optimizer = _optimizer(module, cfg)
+    scheduler = _scheduler(optimizer, cfg, steps)
+    module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
+    module.train()
+
+    summary: dict[str, Any] = {"num_train_pairs": len(train_data), "num_eval_pairs": len(eval_data),
+                               "dropped_rows": dict(report.dropped), "truncated_conversations": truncated,
+                               "total_steps": steps, "world_size": world,
+                               "mixed_precision": accelerator.mixed_precision}
+    train_log: list[dict[str, Any]] = []
+    eval_log: list[dict[str, Any]] = []
+    start_step = 0
+    if cfg.resume:
+        ckpt = latest_checkpoint(out_dir)
+        if ckpt is None:
+            log(f"--resume: no complete checkpoint in {out_dir / 'checkpoints'}; starting from scratch")
+        else:
+            state = load_checkpoint(accelerator, ckpt)
+            start_step = state["step"]
+            train_log, eval_log = state["train_log"], state["eval_log"]
+            summary["eval_before"] = state.get("eval_before")
+            log(f"resumed from {ckpt} at step {start_step}/{steps}")
+
+    writer = None
+    if is_main and cfg.report_to == "tensorboard":
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(out_dir / "logs"))
+
+    if start_step == 0 and cfg.eval_before_training and len(eval_data):
+        summary["eval_before"] = evaluate_pairs(module, eval_data, accelerator, pad_id, cfg.eval_batch_size)
+        log(f"held-out accuracy before training: {_fmt_acc(summary['eval_before'])}")
+
+    progress = tqdm(total=steps, initial=start_step, desc="training", unit="step", disable=not is_main or quiet)
+    for step in range(start_step, steps):
+        t0 = time.perf_counter()
+        idx = step_indices(step, len(train_data), cfg.batch_size, cfg.seed)
+        micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
+                                   cfg.length_grouping)
+        sums = torch.zeros(6, dtype=torch.float64)  # loss, correct, margin, reward sum, reward sq sum, tokens
+        for k, mb in enumerate(micro):
+            sync = k == len(micro) - 1
+            ctx = accelerator.no_sync(module) if not sync and world > 1 else _nullcontext()
+            with ctx, accelerator.autocast():
+                rc, rr, margin, ntok = pair_forward(module, train_data, mb, pad_id, accelerator.device)
+                per_pair = bradley_terry_loss(rc, rr, margin if train_data.has_margin else None)
+                if cfg.center_rewards_coefficient:
+                    per_pair = per_pair + cfg.center_rewards_coefficient * reward_centering_penalty(rc, rr)
+                # Sum over this micro-batch / global batch size: the accumulated gradient is exactly the mean
+                # over the step's pairs; x world because DDP averages gradients over processes.
+                loss = per_pair.sum() * (world / cfg.batch_size)
+                accelerator.backward(loss)
+            with torch.no_grad():
+                both = torch.cat([rc, rr]).double()
+                sums += torch.tensor([per_pair.sum().item(), pairwise_accuracy(rc, rr).sum().item(),
+                                      (rc - rr).sum().item(), both.sum().item(), (both**2).sum().item(), ntok],
+                                     dtype=torch.float64)
+        grad_norm = None
+        if cfg.max_grad_norm:
+            grad_norm = accelerator.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        if world > 1:
+            sums = accelerator.reduce(sums.to(accelerator.device), reduction="sum").cpu()
+        elapsed = time.perf_counter() - t0
+        n = cfg.batch_size
+        rmean = sums[3] / (2 * n)
+        record = {"step": step + 1, "loss": float(sums[0] / n), "accuracy": float(sums[1] / n),
+                  "margin": float(sums[2] / n), "reward_mean": float(rmean),
+                  "reward_std": float(max(sums[4] / (2 * n) - rmean**2, 0.0) ** 0.5), "learning_rate": lr,
+                  "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                  "tokens_per_second": float(sums[5] / elapsed), "pairs_per_second": n / elapsed,
+                  "epoch": (step + 1) * n / len(train_data)}
+        train_log.append(record)
+        if writer is not None and (step + 1) % cfg.logging_steps == 0:
+            for key, value in record.items():
+                if key != "step" and value is not None:
+                    writer.add_scalar(f"train/{key}", value, step + 1)
+        progress.update(1)
+        progress.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.2f}", lr=f"{lr:.2e}")
+        last = step + 1 == steps
+        if len(eval_data) and (last or (cfg.eval_steps and (step + 1) % cfg.eval_steps == 0)):
+            ev = evaluate_pairs(module, eval_data, accelerator, pad_id, cfg.eval_batch_size)
+            ev["step"] = step + 1
+            eval_log.append(ev)
+            log(f"step {step + 1}: held-out {_fmt_acc(ev)}, loss {ev['loss']:.4f}")
+            if writer is not None:
+                for key in ("loss", "accuracy", "margin"):
+                    writer.add_scalar(f"eval/{key}", ev[key], step + 1)
+        if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and not last:
+            state = {"step": step + 1, "train_log": train_log, "eval_log": eval_log,
+                     "eval_before": summary.get("eval_before"), "config": config_to_dict(cfg)}
+            path = save_checkpoint(accelerator, out_dir, step + 1, state, cfg.save_total_limit)
+            log(f"checkpoint {path}")
+    progress.close()
+    if writer is not None:
+        writer.close()
+
+    summary["eval_after"] = eval_log[-1] if eval_log else None
+    summary["bos_token"] = tokenizer.bos_token
+    summary["bos_is_turn_marker"] = bool(tokenizer.bos_token) and not tokenizer_adds_bos(tokenizer) and (
+        tokenizer.bos_token in encoder.text([{"role": "user", "content": "a"}]))
+    _save_final(accelerator, module, tokenizer, cfg, summary, train_log, eval_log)
+    return TrainResult(out_dir, summary)
+
+
+class _nullcontext:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> None:
+        return None
+
+
+def _fmt_acc(e: dict[str, Any]) -> str:
+    return f"{e['accuracy']:.4f} [{e['accuracy_ci_low']:.4f}, {e['accuracy_ci_high']:.4f}] on {e['num_pairs']} pairs"
+
+
+def _save_final(accelerator: Any, module: Any, tokenizer: Any, cfg: TrainConfig, summary: dict[str, Any],
+                train_log: list, eval_log: list) -> None:
+    """Write the model folder: weights gathered from all processes (ZeRO-3 included), then files renamed in."""
+    from rewardlab.io_utils import atomic_write_json, atomic_write_text
+    from rewardlab.training.curves import plot_training_curve
+    from rewardlab.training.model_card import render_model_card
+
+    out_dir = Path(cfg.output_dir)
+    state_dict = accelerator.get_state_dict(module)  # gathers 16-bit weights under ZeRO-3
+    accelerator.wait_for_everyone()
+    if not accelerator.is_main_process:
+        return
+    state_dict = {k.removeprefix("model."): v for k, v in state_dict.items()}
+    model = accelerator.unwrap_model(module).model
+    model.config.use_cache = True
+    tmp = out_dir / ".model.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    for f in tmp.iterdir():
+        os.replace(f, out_dir / f.name)
+    tmp.rmdir()
+    config = config_to_dict(cfg)
+    atomic_write_json(out_dir / "training_summary.json",
+                      {"config": config, "summary": summary, "train_log": train_log, "eval_log": eval_log})
+    if train_log:
+        plot_training_curve(train_log, eval_log, out_dir / "training_curve.png", title=f"{cfg.model} on {cfg.data}")
+    atomic_write_text(out_dir / "README.md", render_model_card(config, summary, str(out_dir)))
+
+
+def summary_json(result: TrainResult) -> str:
+    return json.dumps(result.summary, indent=1, default=str)
