@@ -38,3 +38,62 @@ def sequence_rewards(model: Any, input_ids: torch.Tensor, attention_mask: torch.
     hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [N, T, H]
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     return head(hidden[rows, last_index.to(hidden.device)]).squeeze(-1).float()  # [N]
+
+
+def common_prefix_length(a: Sequence[int], b: Sequence[int]) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def pack_shared_context(chosen: Sequence[Sequence[int]], rejected: Sequence[Sequence[int]], pad_id: int
+                        ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Lay each pair out as ONE row ``[shared prefix | chosen suffix | rejected suffix]``.
+
+    The shared prefix is the longest common prefix of the two token sequences (the conversation context),
+    computed once. The rejected suffix attends to the prefix and itself, never to the chosen suffix, and its
+    positions restart where the prefix ends, so every token sees exactly what it would see in its own
+    padded sequence: rewards and gradients equal the plain computation.
+
+    Returns input_ids [B, L], a boolean attention mask [B, 1, L, L] (True = attend), position_ids [B, L],
+    chosen_index [B], rejected_index [B], and the number of real tokens.
+    """
+    rows, spans = [], []
+    for c, r in zip(chosen, rejected):
+        p = min(common_prefix_length(c, r), len(c) - 1, len(r) - 1)  # each suffix keeps at least one token
+        rows.append(list(c) + list(r[p:]))
+        spans.append((p, len(c) - p, len(r) - p))
+    b, length = len(rows), max(len(x) for x in rows)
+    input_ids = torch.full((b, length), pad_id, dtype=torch.long)
+    position_ids = torch.zeros((b, length), dtype=torch.long)
+    segment = torch.full((b, length), -1, dtype=torch.long)  # 0 prefix, 1 chosen, 2 rejected, -1 pad
+    for i, (row, (p, nc, nr)) in enumerate(zip(rows, spans)):
+        input_ids[i, : len(row)] = torch.as_tensor(row, dtype=torch.long)
+        position_ids[i, : p + nc] = torch.arange(p + nc)
+        position_ids[i, p + nc : p + nc + nr] = torch.arange(p, p + nr)
+        segment[i, :p], segment[i, p : p + nc], segment[i, p + nc : p + nc + nr] = 0, 1, 2
+    q, k = segment[:, :, None], segment[:, None, :]  # [B, L, 1], [B, 1, L]
+    causal = torch.ones(length, length, dtype=torch.bool).tril()
+    visible = (k == 0) | (k == q)  # everyone sees the prefix; a suffix sees itself
+    mask = causal & visible & (q >= 0) & (k >= 0)
+    # Pad rows attend to themselves only, so softmax never sees an all-masked row (NaN in SDPA's math path).
+    mask |= torch.eye(length, dtype=torch.bool) & (q < 0)
+    chosen_index = torch.tensor([p + nc - 1 for p, nc, _ in spans])
+    rejected_index = torch.tensor([p + nc + nr - 1 for p, nc, nr in spans])
+    real_tokens = sum(len(x) for x in rows)
+    return input_ids, mask[:, None], position_ids, chosen_index, rejected_index, real_tokens
+
+
+def packed_pair_rewards(model: Any, input_ids: torch.Tensor, mask4d: torch.Tensor, position_ids: torch.Tensor,
+                        chosen_index: torch.Tensor, rejected_index: torch.Tensor) -> torch.Tensor:
+    """Rewards [2B] = [chosen rewards; rejected rewards] from a `pack_shared_context` batch."""
+    head = score_head(model)
+    if head is None:
+        raise ValueError("shared-context packing needs a model with a `score` head; set shared_context: false")
+    hidden = model.base_model(input_ids=input_ids, attention_mask=mask4d, position_ids=position_ids
+                              ).last_hidden_state  # [B, L, H]
+    rows = torch.arange(hidden.shape[0], device=hidden.device)
+    picked = torch.cat([hidden[rows, chosen_index.to(hidden.device)], hidden[rows, rejected_index.to(hidden.device)]])
+    return head(picked).squeeze(-1).float()

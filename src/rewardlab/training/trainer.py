@@ -28,7 +28,7 @@ from rewardlab.modeling.templates import ConversationEncoder, tokenizer_adds_bos
 from rewardlab.training.batching import plan_micro_batches, step_indices, total_steps
 from rewardlab.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from rewardlab.training.data import TokenizedPairs, tokenize_pairs
-from rewardlab.training.forward import pad_batch, sequence_rewards
+from rewardlab.training.forward import pack_shared_context, packed_pair_rewards, pad_batch, sequence_rewards
 
 
 class RewardModule(torch.nn.Module):
@@ -38,7 +38,12 @@ class RewardModule(torch.nn.Module):
         super().__init__()
         self.model = model
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, last_index: torch.Tensor):
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, last_index: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, chosen_index: torch.Tensor | None = None,
+                rejected_index: torch.Tensor | None = None) -> torch.Tensor:
+        if position_ids is not None:  # shared-context packed pairs
+            return packed_pair_rewards(self.model, input_ids, attention_mask, position_ids, chosen_index,
+                                       rejected_index)
         return sequence_rewards(self.model, input_ids, attention_mask, last_index)
 
 
@@ -140,20 +145,30 @@ def _enable_gradient_checkpointing(model: Any) -> None:
     model.config.use_cache = False
 
 
-def pair_forward(module: Any, data: TokenizedPairs, idx: list[int], pad_id: int, device: Any
-                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Chosen and rejected of the pairs `idx` in ONE forward pass. Returns r_c [m], r_r [m], margin [m], tokens."""
-    seqs = [data.chosen[i] for i in idx] + [data.rejected[i] for i in idx]
-    ids, mask, last = pad_batch(seqs, pad_id)
-    rewards = module(ids.to(device), mask.to(device), last.to(device))  # [2m]
+def pair_forward(module: Any, data: TokenizedPairs, idx: list[int], pad_id: int, device: Any,
+                 shared_context: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
+    """Chosen and rejected of the pairs `idx` in ONE forward pass. Returns r_c [m], r_r [m], margin [m], tokens.
+
+    With `shared_context`, each pair is one packed row whose shared context is computed once.
+    """
     m = len(idx)
+    if shared_context:
+        ids, mask4d, pos, ci, ri, ntok = pack_shared_context([data.chosen[i] for i in idx],
+                                                             [data.rejected[i] for i in idx], pad_id)
+        rewards = module(input_ids=ids.to(device), attention_mask=mask4d.to(device), position_ids=pos.to(device),
+                         chosen_index=ci.to(device), rejected_index=ri.to(device))
+    else:
+        seqs = [data.chosen[i] for i in idx] + [data.rejected[i] for i in idx]
+        ids, mask, last = pad_batch(seqs, pad_id)
+        rewards = module(input_ids=ids.to(device), attention_mask=mask.to(device), last_index=last.to(device))
+        ntok = int(mask.sum())
     margin = torch.tensor([data.margin[i] or 0.0 for i in idx], dtype=torch.float32, device=rewards.device)
-    return rewards[:m], rewards[m:], margin, int(mask.sum())
+    return rewards[:m], rewards[m:], margin, ntok
 
 
 @torch.no_grad()
 def evaluate_pairs(module: Any, data: TokenizedPairs, accelerator: Any, pad_id: int, batch_size: int,
-                   seed: int = 0) -> dict[str, Any]:
+                   seed: int = 0, shared_context: bool = False) -> dict[str, Any]:
     """Held-out loss and accuracy (with a 95% bootstrap interval); pairs sharded over processes."""
     from accelerate.utils import gather_object
 
@@ -165,7 +180,7 @@ def evaluate_pairs(module: Any, data: TokenizedPairs, accelerator: Any, pad_id: 
     for k in range(0, len(mine), batch_size):
         idx = mine[k : k + batch_size]
         with accelerator.autocast():
-            rc, rr, margin, _ = pair_forward(module, data, idx, pad_id, accelerator.device)
+            rc, rr, margin, _ = pair_forward(module, data, idx, pad_id, accelerator.device, shared_context)
         for i, c, r in zip(idx, rc.tolist(), rr.tolist()):
             results.append((i, c, r))
     results = sorted(gather_object(results)) if accelerator.num_processes > 1 else sorted(results)
@@ -254,7 +269,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         writer = SummaryWriter(str(out_dir / "logs"))
 
     if start_step == 0 and cfg.eval_before_training and len(eval_data):
-        summary["eval_before"] = evaluate_pairs(module, eval_data, accelerator, pad_id, cfg.eval_batch_size)
+        summary["eval_before"] = evaluate_pairs(module, eval_data, accelerator, pad_id, cfg.eval_batch_size,
+                                   shared_context=cfg.shared_context)
         log(f"held-out accuracy before training: {_fmt_acc(summary['eval_before'])}")
 
     progress = tqdm(total=steps, initial=start_step, desc="training", unit="step", disable=not is_main or quiet)
@@ -268,7 +284,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
             sync = k == len(micro) - 1
             ctx = accelerator.no_sync(module) if not sync and world > 1 else _nullcontext()
             with ctx, accelerator.autocast():
-                rc, rr, margin, ntok = pair_forward(module, train_data, mb, pad_id, accelerator.device)
+                rc, rr, margin, ntok = pair_forward(module, train_data, mb, pad_id, accelerator.device,
+                                                    cfg.shared_context)
                 per_pair = bradley_terry_loss(rc, rr, margin if train_data.has_margin else None)
                 if cfg.center_rewards_coefficient:
                     per_pair = per_pair + cfg.center_rewards_coefficient * reward_centering_penalty(rc, rr)
@@ -308,7 +325,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         progress.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.2f}", lr=f"{lr:.2e}")
         last = step + 1 == steps
         if len(eval_data) and (last or (cfg.eval_steps and (step + 1) % cfg.eval_steps == 0)):
-            ev = evaluate_pairs(module, eval_data, accelerator, pad_id, cfg.eval_batch_size)
+            ev = evaluate_pairs(module, eval_data, accelerator, pad_id, cfg.eval_batch_size,
+                                   shared_context=cfg.shared_context)
             ev["step"] = step + 1
             eval_log.append(ev)
             log(f"step {step + 1}: held-out {_fmt_acc(ev)}, loss {ev['loss']:.4f}")
