@@ -91,6 +91,27 @@ def cmd_score(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_data_build(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.data.cli_commands import build_command
+
+    return build_command(args.recipe, args.out, parse_overrides(extra))
+
+
+def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.data.cli_commands import stats_command
+
+    return stats_command(args.dataset)
+
+
+def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.evaluation.cli_commands import eval_command
+
+    return eval_command(args.model, benchmark=args.benchmark, data=args.data, out_dir=args.out,
+                        batch_size=args.batch_size, max_length=args.max_length, tie_policy=args.ties,
+                        bootstrap_samples=args.bootstrap, split=args.split, limit=args.limit, device=args.device,
+                        trust_remote_code=args.trust_remote_code, update_card=args.update_card)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rewardlab import __version__
     from rewardlab.config import TrainConfig
@@ -116,13 +137,41 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=4096)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
     p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("eval", help="RewardBench v1/v2 or held-out pairs accuracy, with 95%% bootstrap intervals")
+    p.add_argument("model", help="reward model folder or hub id")
+    p.add_argument("--benchmark", choices=["rewardbench", "rewardbench2", "pairs"], default="rewardbench")
+    p.add_argument("--data", help="local file/folder in the benchmark's schema (default: the hub dataset); "
+                                  "required for --benchmark pairs")
+    p.add_argument("--split", default=None, help="split to read (default: the benchmark's official split)")
+    p.add_argument("--out", default=None, help="results folder (default: <model>/eval/<benchmark>)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=2048, help="tokens (RewardBench's official run uses 2048)")
+    p.add_argument("--ties", choices=["wrong", "half"], default="wrong",
+                   help="a tie counts as wrong (official leaderboard) or as half right")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows (smoke tests)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--update-card", action="store_true", help="write the results into the model's README.md")
+    p.set_defaults(func=cmd_eval)
+
+    data = sub.add_parser("data", help="build preference mixtures and their statistics tables")
+    dsub = data.add_subparsers(dest="data_verb", required=True)
+    p = dsub.add_parser("build", help="build a mixture recipe (e.g. recipes/data/v2.yaml) into an Arrow dataset")
+    p.add_argument("recipe")
+    p.add_argument("--out", required=True, help="output folder")
+    p.set_defaults(func=cmd_data_build)
+    p = dsub.add_parser("stats", help="print the statistics table of a built mixture")
+    p.add_argument("dataset")
+    p.set_defaults(func=cmd_data_stats)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
-    if extra and args.verb not in ("train", "quickstart"):
+    if extra and not (args.verb in ("train", "quickstart") or getattr(args, "data_verb", None) == "build"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra)
