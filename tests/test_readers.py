@@ -5,7 +5,6 @@ import pytest
 
 from rewardlab.data.readers import read_pairs, row_to_pair
 from rewardlab.data.schema import DataError, PreferencePair, RowRejected
-
 from tests.conftest import shared_path
 
 USER = {"role": "user", "content": "What is 2+2?"}
@@ -82,7 +81,7 @@ def test_drops_are_counted_by_reason_and_errors_name_file_row_field(tmp_path):
     assert len(pairs) == 2 and report.kept == 2
     assert report.dropped == {"identical responses": 1, "empty response": 1, "malformed row": 1}
     assert f"{path}:5" in report.summary()
-    with pytest.raises(DataError, match=rf"d.jsonl:2: identical responses in field 'chosen/rejected'"):
+    with pytest.raises(DataError, match=r"d.jsonl:2: identical responses in field 'chosen/rejected'"):
         read_pairs(str(path), on_invalid="error")
 
 

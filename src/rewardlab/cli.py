@@ -53,6 +53,10 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def _print_result(result: Any) -> None:
+    import os
+
+    if int(os.environ.get("RANK", "0")) != 0:  # under accelerate/torchrun only rank 0 reports
+        return
     s = result.summary
     print()
     for label, key in (("before training", "eval_before"), ("after training ", "eval_after")):
@@ -122,7 +126,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("train", help="train a Bradley-Terry reward model",
                        epilog=_config_help(TrainConfig), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("recipe", nargs="?", help="YAML recipe (path or shipped name, e.g. quickstart, gemma-2b-it)")
+    p.add_argument("recipe", nargs="?", help="YAML recipe (path or shipped name, e.g. quickstart, gemma-2b-it), "
+                                             "followed by --field value overrides")
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("quickstart", help="train + evaluate the embedded model on the bundled demo set",
@@ -169,8 +174,16 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    if argv and argv[0] in ("train", "quickstart") and not {"-h", "--help"} & set(argv[1:]):
+        # Config verbs: [RECIPE] then --field value pairs; argparse would mistake a value for the recipe.
+        rest = argv[1:]
+        recipe = rest.pop(0) if argv[0] == "train" and rest and not rest[0].startswith("--") else None
+        args = argparse.Namespace(verb=argv[0], recipe=recipe, func=cmd_train if argv[0] == "train" else cmd_quickstart)
+        extra = rest
+    else:
+        args, extra = parser.parse_known_args(argv)
     if extra and not (args.verb in ("train", "quickstart") or getattr(args, "data_verb", None) == "build"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:

@@ -1,0 +1,304 @@
+"""Training mixtures (recipe section 3.2) as data: `DataBuildConfig` read from a YAML recipe, `build_mixture`.
+
+A build converts every source through its registered converter, concatenates them in recipe order, shuffles
+with the seed, and writes a `datasets.save_to_disk` folder of `PreferencePair.to_record()` rows atomically
+(temporary folder, then rename), with ``stats.md``/``stats.json`` (recipe table 3.1 layout) and ``build.json``
+(the resolved config and every drop count). Same config and seed => same rows in the same order, whatever
+`num_proc` is: random draws are keyed by source and row, never by process or batch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import datasets
+import numpy as np
+import yaml
+
+from rewardlab.data.schema import DataError, DropReport
+from rewardlab.data.sources import ConvertContext, get_source
+from rewardlab.data.sources.streaming import Reason, add_bulk_drops, load_source_dataset
+from rewardlab.data.stats import (
+    PUBLISHED,
+    PUBLISHED_TOTALS,
+    compare_with_published,
+    count_by_source,
+    length_stats,
+    stats_markdown,
+    tokenize_pairs,
+)
+from rewardlab.io_utils import AtomicDirectory, atomic_write_json, atomic_write_text
+
+
+def _field(default: Any = dataclasses.MISSING, help: str = "", **kw: Any) -> Any:
+    # Each field is documented once, in its `help` metadata (what `rewardlab ... --help` lists).
+    return dataclasses.field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclasses.dataclass
+class SourceSpec:
+    """One source of a mixture (an item of `DataBuildConfig.sources`)."""
+
+    name: str = _field(help="Registered source (rewardlab.data.sources.REGISTRY); also the `source` tag of its pairs.")
+    hub_id: str | None = _field(None, "Hub dataset id to read instead of the registered one.")
+    split: str | None = _field(None, "Split to read (default: the registered one, 'train').")
+    data_dir: str | None = _field(None, "Hub data_dir (hh-rlhf subsets); default: the registered one.")
+    path: str | None = _field(
+        None,
+        "Local copy: a data file, a save_to_disk folder, or a folder laid out like the "
+        "hub repo (read with the same data_dir/split). Wins over hub_id.",
+    )
+    options: dict[str, Any] = dataclasses.field(
+        default_factory=dict,
+        metadata={"help": "Selection-rule options of the converter; its module docstring lists them and defaults."},
+    )
+    max_pairs: int | None = _field(
+        None, "Keep a seeded random subset of this many pairs (row order kept), e.g. PKU-SafeRLHF 150K in v4."
+    )
+    published: str | None = _field(
+        None, "Key of the recipe's published figures to compare with (rewardlab.data.stats.PUBLISHED)."
+    )
+
+    def __post_init__(self) -> None:
+        info = get_source(self.name)
+        info.resolve_options(self.options)  # unknown options fail here, when the recipe is loaded
+        if self.max_pairs is not None and self.max_pairs < 1:
+            raise DataError(f"source {self.name!r}: max_pairs must be >= 1 or null, got {self.max_pairs}")
+        if self.published is not None and self.published not in PUBLISHED:
+            raise DataError(
+                f"source {self.name!r}: unknown published key {self.published!r}; known: {', '.join(PUBLISHED)}"
+            )
+
+
+@dataclasses.dataclass
+class DataBuildConfig:
+    """How to build one mixture (the keys of a ``recipes/data/*.yaml`` file)."""
+
+    name: str = _field(help="Mixture name (v1..v4); picks the published total to compare with.")
+    sources: list[SourceSpec] = _field(
+        help="Sources in output order before shuffling, each name once (mappings with the SourceSpec fields)."
+    )
+    seed: int = _field(42, "Seed of every random choice (best-vs-random opponents, SHP picks, subsets, shuffle).")
+    shuffle: bool = _field(True, "Shuffle the concatenated pairs (false keeps source order, then row order).")
+    tokenizer: str | None = _field(
+        None, "Tokenizer name or local path for the length statistics; null = pair counts only."
+    )
+    num_proc: int = _field(1, "Processes for conversion and tokenization (results do not depend on it).")
+    cache_dir: str | None = _field(
+        None,
+        "Cache for loaded data and token lengths (null: datasets' default cache, token lengths in <out>/token_cache).",
+    )
+
+    def __post_init__(self) -> None:
+        self.sources = [s if isinstance(s, SourceSpec) else _source_spec(s) for s in self.sources]
+        if not self.sources:
+            raise DataError(f"mixture {self.name!r}: no sources")
+        names = [s.name for s in self.sources]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise DataError(f"mixture {self.name!r}: source(s) {dupes} listed twice; list each once")
+        if self.num_proc < 1:
+            raise DataError(f"num_proc must be >= 1, got {self.num_proc}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _source_spec(raw: Any) -> SourceSpec:
+    if not isinstance(raw, dict):
+        raise DataError(f"each source must be a mapping with at least 'name', got {raw!r}")
+    fields = {f.name for f in dataclasses.fields(SourceSpec)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise DataError(
+            f"source {raw.get('name')!r}: unknown key(s) {unknown}; valid keys: {', '.join(sorted(fields))}"
+        )
+    if "name" not in raw:
+        raise DataError(f"source {raw!r}: missing 'name'")
+    return SourceSpec(**raw)
+
+
+def _parse_value(text: str) -> Any:
+    # `--set seed=3` / `sources.shp.path=/x` / `sources.pku-saferlhf.options.preference=better`: YAML scalars.
+    return yaml.safe_load(text) if isinstance(text, str) else text
+
+
+def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Overlay dotted-key overrides on a recipe mapping; ``sources.<name>.<key>`` addresses one source.
+
+    Values given as strings are parsed as YAML scalars (so "3" is an int, "null" is None).
+    """
+    raw = json.loads(json.dumps(raw))  # deep copy of plain YAML data
+    for key, value in overrides.items():
+        value = _parse_value(value)
+        parts = key.split(".")
+        if parts[0] == "sources" and len(parts) >= 3:
+            wanted = parts[1].replace("_", "-")  # CLIs may turn "-" into "_" in option names
+            matches = [
+                s
+                for s in raw.get("sources", [])
+                if isinstance(s, dict) and str(s.get("name", "")).replace("_", "-") == wanted
+            ]
+            if not matches:
+                names = [s.get("name") for s in raw.get("sources", []) if isinstance(s, dict)]
+                raise DataError(f"override {key!r}: no source {parts[1]!r} in this recipe (sources: {names})")
+            target = matches[0]
+            for p in parts[2:-1]:
+                target = target.setdefault(p, {})
+            target[parts[-1]] = value
+        elif len(parts) == 1:
+            raw[key] = value
+        else:
+            raise DataError(f"override {key!r}: expected a config key or sources.<name>.<key>")
+    return raw
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DataBuildConfig:
+    """Read a recipe YAML (keys = `DataBuildConfig` fields), apply overrides, validate."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such recipe file") from None
+    except yaml.YAMLError as e:
+        raise DataError(f"{path}: invalid YAML: {e}") from e
+    if not isinstance(raw, dict):
+        raise DataError(f"{path}: expected a mapping of DataBuildConfig fields")
+    raw = apply_overrides(raw, overrides or {})
+    fields = {f.name for f in dataclasses.fields(DataBuildConfig)}
+    unknown = sorted(set(raw) - fields)
+    if unknown:
+        raise DataError(f"{path}: unknown key(s) {unknown}; valid keys: {', '.join(sorted(fields))}")
+    try:
+        return DataBuildConfig(**raw)
+    except TypeError as e:
+        raise DataError(f"{path}: {e}") from e
+    except DataError as e:
+        raise DataError(f"{path}: {e}") from e
+
+
+def load_tokenizer(name_or_path: str) -> Any:
+    """`AutoTokenizer` from a local folder or hub name (only when a recipe asks for lengths)."""
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(name_or_path)
+
+
+def subsample(ds: datasets.Dataset, n: int, seed: int, source: str) -> datasets.Dataset:
+    """A seeded random `n` of the rows, kept in their original order (so the subset is a stable set)."""
+    if len(ds) <= n:
+        return ds
+    rng = np.random.default_rng([seed, int.from_bytes(source.encode()[:8].ljust(8, b"\0"), "little")])
+    keep = np.sort(rng.choice(len(ds), size=n, replace=False))
+    return ds.select(keep.tolist())
+
+
+@dataclasses.dataclass
+class SourceResult:
+    """What one source contributed: its pairs and how its rows were used."""
+
+    pairs: datasets.Dataset
+    raw_rows: int
+    report: DropReport
+    seconds: float
+
+
+def convert_source(spec: SourceSpec, cfg: DataBuildConfig) -> SourceResult:
+    """Load one source (local copy or hub), convert and select its pairs, apply `max_pairs`."""
+    start = time.perf_counter()
+    info = get_source(spec.name)
+    hub_id = spec.hub_id or info.hub_id
+    split = spec.split or info.split
+    data_dir = spec.data_dir or info.data_dir
+    ds = load_source_dataset(hub_id, split, data_dir, spec.path, cfg.cache_dir)
+    label = spec.path or f"{hub_id}[{split}]" + (f"/{data_dir}" if data_dir else "")
+    ctx = ConvertContext(source=spec.name, seed=cfg.seed, num_proc=cfg.num_proc, label=label)
+    pairs, report = info.convert(ds, info.resolve_options(spec.options), ctx)
+    if spec.max_pairs is not None and len(pairs) > spec.max_pairs:
+        add_bulk_drops(report, Reason.SUBSAMPLED, len(pairs) - spec.max_pairs, f"{label}: max_pairs={spec.max_pairs}")
+        report.kept = spec.max_pairs
+        pairs = subsample(pairs, spec.max_pairs, cfg.seed, spec.name)
+    return SourceResult(pairs, len(ds), report, time.perf_counter() - start)
+
+
+def mixture_stats(
+    ds: datasets.Dataset,
+    name: str,
+    specs: list[SourceSpec],
+    raw_rows: dict[str, int],
+    tokenizer: Any | None,
+    tokenizer_name: str | None,
+    cache_dir: Path,
+    num_proc: int = 1,
+) -> dict[str, Any]:
+    """Statistics per source (recipe order, then any other `source` tag found) compared with the published
+    figures; token lengths when a tokenizer is given, pair counts otherwise."""
+    rows = length_stats(tokenize_pairs(ds, tokenizer, num_proc, cache_dir)) if tokenizer else count_by_source(ds)
+    empty = {"pairs": 0, "avg_chosen": None, "avg_rejected": None, "max_len": None}
+    by_name = {spec.name: spec for spec in specs}
+    order = [*by_name, *(k for k in rows if k != "total" and k not in by_name)]
+    sources = {}
+    for src in order:
+        row = dict(rows.get(src, empty))
+        row["raw_rows"] = raw_rows.get(src)
+        spec = by_name.get(src)
+        row["published"] = (
+            None
+            if spec is None
+            else compare_with_published(row["pairs"], spec.published, raw_rows.get(src), get_source(src).hub_rows)
+        )
+        sources[src] = row
+    return {
+        "name": name,
+        "tokenizer": tokenizer_name,
+        "sources": sources,
+        "total": rows["total"],
+        "published_total": PUBLISHED_TOTALS.get(name),
+    }
+
+
+def write_stats(folder: Path, stats: dict[str, Any]) -> None:
+    atomic_write_json(folder / "stats.json", stats)
+    atomic_write_text(folder / "stats.md", stats_markdown(stats))
+
+
+def build_mixture(cfg: DataBuildConfig, out_dir: str | Path, tokenizer: Any | None = None) -> dict[str, Any]:
+    """Build `cfg` into `out_dir` (replaced atomically); returns the statistics.
+
+    `tokenizer` (an object) wins over `cfg.tokenizer` (a name loaded here); tests pass a tiny local one.
+    """
+    out_dir = Path(out_dir)
+    if tokenizer is None and cfg.tokenizer:
+        tokenizer = load_tokenizer(cfg.tokenizer)
+    results = {spec.name: convert_source(spec, cfg) for spec in cfg.sources}
+    parts = [r.pairs for r in results.values() if len(r.pairs)]
+    if not parts:
+        raise DataError(f"mixture {cfg.name!r}: every source was empty after selection; see the drop reports")
+    mixture = datasets.concatenate_datasets(parts)
+    if cfg.shuffle:
+        mixture = mixture.shuffle(seed=cfg.seed)
+    with AtomicDirectory(out_dir) as tmp:
+        mixture.save_to_disk(str(tmp))
+        saved = datasets.load_from_disk(str(tmp))  # memory-mapped: stats stream from the written files
+        cache = Path(cfg.cache_dir) / "token_cache" if cfg.cache_dir else tmp / "token_cache"
+        raw_rows = {k: r.raw_rows for k, r in results.items()}
+        tok_name = cfg.tokenizer or (
+            getattr(tokenizer, "name_or_path", None) or type(tokenizer).__name__ if tokenizer is not None else None
+        )
+        stats = mixture_stats(saved, cfg.name, cfg.sources, raw_rows, tokenizer, tok_name, cache, cfg.num_proc)
+        write_stats(tmp, stats)
+        build = {
+            "config": cfg.to_dict(),
+            "sources": {
+                k: {"raw_rows": r.raw_rows, "seconds": round(r.seconds, 2), **r.report.to_dict()}
+                for k, r in results.items()
+            },
+            "pairs": len(saved),
+        }
+        atomic_write_json(tmp / "build.json", build)
+        del saved
+    return stats
