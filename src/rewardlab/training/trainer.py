@@ -204,7 +204,11 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
 
     from rewardlab.modeling.loading import default_attn_implementation, load_reward_model
 
-    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.precision))
+    # cpu=True on CPU-only machines: accelerate then sets up gloo for multi-process runs (MULTI_CPU).
+    # step_scheduler_with_optimizer=False: our step count is already global, so the schedule must advance once
+    # per optimizer step, not once per process (accelerate's default assumes per-process dataloaders).
+    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.precision), cpu=not torch.cuda.is_available(),
+                              step_scheduler_with_optimizer=False)
     is_main = accelerator.is_main_process
 
     def log(msg: str) -> None:
