@@ -116,6 +116,14 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
                         trust_remote_code=args.trust_remote_code, update_card=args.update_card)
 
 
+def cmd_merge(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.modeling.lora import merge_adapter
+
+    out = merge_adapter(args.adapter, args.out)
+    print(f"merged {args.adapter} -> {out} (a full AutoModelForSequenceClassification folder)")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rewardlab import __version__
     from rewardlab.config import TrainConfig
@@ -160,6 +168,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--update-card", action="store_true", help="write the results into the model's README.md")
     p.set_defaults(func=cmd_eval)
+
+    p = sub.add_parser("merge", help="merge a LoRA reward model (adapter folder) into a full model folder")
+    p.add_argument("adapter", help="folder written by training with --lora_r")
+    p.add_argument("--out", required=True, help="output folder for the merged model")
+    p.set_defaults(func=cmd_merge)
 
     data = sub.add_parser("data", help="build preference mixtures and their statistics tables")
     dsub = data.add_subparsers(dest="data_verb", required=True)

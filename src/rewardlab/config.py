@@ -62,6 +62,11 @@ class TrainConfig:
     resume: bool = field(False, "Continue from the latest complete checkpoint in output_dir.")
     eval_before_training: bool = field(True, "Also measure held-out accuracy of the untrained model.")
     eval_batch_size: int = field(8, "Conversations per forward pass when evaluating.")
+    lora_r: int = field(0, "LoRA rank (peft); 0 trains all weights. The score head is always trained and saved.")
+    lora_alpha: int = field(16, "LoRA scaling alpha.")
+    lora_dropout: float = field(0.0, "LoRA dropout.")
+    lora_target_modules: str = field("all-linear", "Modules that get LoRA adapters: 'all-linear' or a comma list.")
+    load_in_4bit: bool = field(False, "QLoRA: load the frozen base in 4-bit (bitsandbytes, CUDA only); needs lora_r.")
     trust_remote_code: bool = field(False, "Allow model code from the hub (off by default: it runs arbitrary code).")
     report_to: str = field("tensorboard", "Where to log: tensorboard or none.")
     num_proc: int = field(1, "Processes for tokenization.")
@@ -85,6 +90,10 @@ class TrainConfig:
             raise ValueError(f"warmup_ratio must be in [0, 1), got {self.warmup_ratio}")
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {self.max_length}")
+        if self.lora_r < 0:
+            raise ValueError(f"lora_r must be >= 0, got {self.lora_r}")
+        if self.load_in_4bit and not self.lora_r:
+            raise ValueError("load_in_4bit (QLoRA) trains adapters only: set lora_r, e.g. --lora_r 16")
         if self.report_to not in ("tensorboard", "none"):
             raise ValueError(f"report_to must be tensorboard or none, got {self.report_to!r}")
 

@@ -23,7 +23,7 @@ def resolve_model_path(name: str) -> str:
         return str(embedded_model_dir(name))
     path = Path(name).expanduser()
     if path.exists():
-        if not (path / "config.json").exists():
+        if not (path / "config.json").exists() and not (path / "adapter_config.json").exists():
             raise FileNotFoundError(f"{name}: folder has no config.json; is it a Hugging Face model folder?")
         return str(path)
     return name  # hub id: transformers downloads it (users have network)
@@ -70,6 +70,7 @@ def load_reward_model(
     trust_remote_code: bool = False,
     num_labels: int = 1,
     attn_implementation: str | None = None,
+    quantization_config: Any | None = None,
 ) -> tuple[Any, Any]:
     """Load (model, tokenizer): any causal LM or reward-model folder becomes ``AutoModelForSequenceClassification``.
 
@@ -78,12 +79,20 @@ def load_reward_model(
     import torch
     from transformers import AutoModelForSequenceClassification
 
+    from rewardlab.modeling.lora import adapter_base_model, is_adapter_dir, load_adapter
+
+    if is_adapter_dir(name):  # a LoRA reward model: base model + adapter (with its trained score head)
+        base, _ = load_reward_model(adapter_base_model(name), dtype, trust_remote_code, num_labels,
+                                    attn_implementation, quantization_config)
+        return load_adapter(base, name), load_tokenizer(name, trust_remote_code)
     path = resolve_model_path(name)
     tokenizer = load_tokenizer(name, trust_remote_code)
     torch_dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[dtype]
     kwargs: dict[str, Any] = {}
     if attn_implementation:
         kwargs["attn_implementation"] = attn_implementation
+    if quantization_config is not None:
+        kwargs["quantization_config"] = quantization_config
     if os.path.isdir(path) or not os.environ.get("REWARDLAB_ALLOW_PICKLE"):
         kwargs["use_safetensors"] = True
     from transformers.utils import logging as hf_logging

@@ -12,9 +12,14 @@ from typing import Any
 import torch
 
 
+def unwrap_peft(model: Any) -> Any:
+    """The *ForSequenceClassification model inside a peft wrapper (LoRA layers are injected in place)."""
+    return model.get_base_model() if hasattr(model, "get_base_model") and hasattr(model, "peft_config") else model
+
+
 def score_head(model: Any) -> torch.nn.Module | None:
     """The linear reward head of a *ForSequenceClassification model (``score`` on decoder LMs)."""
-    return getattr(model, "score", None)
+    return getattr(unwrap_peft(model), "score", None)
 
 
 def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -35,7 +40,8 @@ def sequence_rewards(model: Any, input_ids: torch.Tensor, attention_mask: torch.
     head = score_head(model)
     if head is None:  # an exotic head: fall back to the model's own pooling
         return model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0].float()
-    hidden = model.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [N, T, H]
+    hidden = unwrap_peft(model).base_model(input_ids=input_ids, attention_mask=attention_mask
+                                           ).last_hidden_state  # [N, T, H]
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     return head(hidden[rows, last_index.to(hidden.device)]).squeeze(-1).float()  # [N]
 
@@ -92,8 +98,8 @@ def packed_pair_rewards(model: Any, input_ids: torch.Tensor, mask4d: torch.Tenso
     head = score_head(model)
     if head is None:
         raise ValueError("shared-context packing needs a model with a `score` head; set shared_context: false")
-    hidden = model.base_model(input_ids=input_ids, attention_mask=mask4d, position_ids=position_ids
-                              ).last_hidden_state  # [B, L, H]
+    hidden = unwrap_peft(model).base_model(input_ids=input_ids, attention_mask=mask4d, position_ids=position_ids
+                                           ).last_hidden_state  # [B, L, H]
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     picked = torch.cat([hidden[rows, chosen_index.to(hidden.device)], hidden[rows, rejected_index.to(hidden.device)]])
     return head(picked).squeeze(-1).float()

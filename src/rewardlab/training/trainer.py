@@ -51,6 +51,8 @@ class RewardModule(torch.nn.Module):
 class TrainResult:
     output_dir: Path
     summary: dict[str, Any]
+    model: Any = None  # the trained model in memory (unwrapped), for callers that keep using it
+    tokenizer: Any = None
 
 
 def set_seed(seed: int) -> None:
@@ -226,10 +228,21 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                          f"({cfg.micro_batch_size}) x processes ({world})")
     set_seed(cfg.seed)
 
+    quant = None
+    if cfg.load_in_4bit:
+        from rewardlab.modeling.lora import quantization_config_4bit
+
+        quant = quantization_config_4bit()
     model, tokenizer = load_reward_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
-                                         attn_implementation=default_attn_implementation())
+                                         attn_implementation=default_attn_implementation(), quantization_config=quant)
     if cfg.gradient_checkpointing:
         _enable_gradient_checkpointing(model)
+    if cfg.lora_r:
+        from rewardlab.modeling.lora import add_lora
+
+        model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules)
+        trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        log(f"LoRA r={cfg.lora_r}: {trainable:,} trainable parameters (adapters + score head)")
     pad_id = tokenizer.pad_token_id
 
     train_pairs, eval_pairs, report = load_training_pairs(cfg, log)
@@ -351,7 +364,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     summary["bos_is_turn_marker"] = bool(tokenizer.bos_token) and not tokenizer_adds_bos(tokenizer) and (
         tokenizer.bos_token in encoder.text([{"role": "user", "content": "a"}]))
     _save_final(accelerator, module, tokenizer, cfg, summary, train_log, eval_log)
-    return TrainResult(out_dir, summary)
+    return TrainResult(out_dir, summary, accelerator.unwrap_model(module).model.eval(), tokenizer)
 
 
 class _nullcontext:
@@ -383,7 +396,10 @@ def _save_final(accelerator: Any, module: Any, tokenizer: Any, cfg: TrainConfig,
     model.config.use_cache = True
     tmp = out_dir / ".model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
+    if hasattr(model, "peft_config"):  # LoRA: the adapter folder (adapters + trained score head)
+        model.save_pretrained(tmp, safe_serialization=True)
+    else:
+        model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
     tokenizer.save_pretrained(tmp)
     for f in tmp.iterdir():
         os.replace(f, out_dir / f.name)
