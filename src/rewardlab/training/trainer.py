@@ -255,6 +255,13 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     lengths = train_data.pair_lengths()
 
     steps = total_steps(len(train_data), cfg.batch_size, cfg.num_epochs, cfg.max_steps)
+    grad_accum = cfg.batch_size // (cfg.micro_batch_size * world)
+    accelerator.gradient_accumulation_steps = grad_accum
+    ds_plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    if ds_plugin is not None:  # no dataloader goes through prepare(), so tell DeepSpeed the batch sizes
+        ds_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.micro_batch_size
+        ds_plugin.deepspeed_config["gradient_accumulation_steps"] = grad_accum
+        ds_plugin.deepspeed_config["train_batch_size"] = cfg.batch_size
     module = RewardModule(model)
     optimizer = _optimizer(module, cfg)
     scheduler = _scheduler(optimizer, cfg, steps)
@@ -297,18 +304,18 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
                                    cfg.length_grouping)
         sums = torch.zeros(6, dtype=torch.float64)  # loss, correct, margin, reward sum, reward sq sum, tokens
-        for k, mb in enumerate(micro):
-            sync = k == len(micro) - 1
-            ctx = accelerator.no_sync(module) if not sync and world > 1 else _nullcontext()
-            with ctx, accelerator.autocast():
+        for mb in micro:
+            # accumulate(): no gradient all-reduce (DDP) / no engine step (DeepSpeed) until the last micro-batch
+            with accelerator.accumulate(module), accelerator.autocast():
                 rc, rr, margin, ntok = pair_forward(module, train_data, mb, pad_id, accelerator.device,
                                                     cfg.shared_context)
                 per_pair = bradley_terry_loss(rc, rr, margin if train_data.has_margin else None)
                 if cfg.center_rewards_coefficient:
                     per_pair = per_pair + cfg.center_rewards_coefficient * reward_centering_penalty(rc, rr)
                 # Sum over this micro-batch / global batch size: the accumulated gradient is exactly the mean
-                # over the step's pairs; x world because DDP averages gradients over processes.
-                loss = per_pair.sum() * (world / cfg.batch_size)
+                # over the step's pairs; x world because DDP averages gradients over processes, x accumulation
+                # steps because accelerate (or the DeepSpeed engine) divides every backward by them.
+                loss = per_pair.sum() * (world * grad_accum / cfg.batch_size)
                 accelerator.backward(loss)
             with torch.no_grad():
                 both = torch.cat([rc, rr]).double()
@@ -365,14 +372,6 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         tokenizer.bos_token in encoder.text([{"role": "user", "content": "a"}]))
     _save_final(accelerator, module, tokenizer, cfg, summary, train_log, eval_log)
     return TrainResult(out_dir, summary, accelerator.unwrap_model(module).model.eval(), tokenizer)
-
-
-class _nullcontext:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: Any) -> None:
-        return None
 
 
 def _fmt_acc(e: dict[str, Any]) -> str:
