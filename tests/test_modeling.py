@@ -68,3 +68,28 @@ def test_embedded_model_converts_once_and_gets_a_distinct_pad():
     enc = ConversationEncoder(tok, 4096)
     assert not enc.adds_bos  # ChatML: <|im_start|> opens turns and must stay in the text
     assert enc.text(CONV).count("<|im_start|>") == 3  # system (default), user, assistant
+
+
+def test_pickle_weights_are_never_loaded(tiny_model_dir, tmp_path):
+    import shutil
+
+    import torch
+    from safetensors.torch import load_file
+
+    folder = tmp_path / "pickled"
+    shutil.copytree(tiny_model_dir, folder)
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")  # a pickle file
+    (folder / "model.safetensors").unlink()
+    with pytest.raises(OSError, match="safetensors|model.safetensors"):
+        load_reward_model(str(folder))
+
+
+def test_remote_code_is_off_by_default():
+    import inspect
+
+    from rewardlab.config import TrainConfig
+    from rewardlab.scoring import RewardScorer
+
+    assert TrainConfig().trust_remote_code is False
+    assert inspect.signature(load_reward_model).parameters["trust_remote_code"].default is False
+    assert inspect.signature(RewardScorer.from_pretrained).parameters["trust_remote_code"].default is False

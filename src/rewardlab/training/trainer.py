@@ -298,7 +298,11 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         log(f"held-out accuracy before training: {_fmt_acc(summary['eval_before'])}")
 
     progress = tqdm(total=steps, initial=start_step, desc="training", unit="step", disable=not is_main or quiet)
+    # Test hook: slow each step down so a crash test can kill the run mid-way (never set in normal use).
+    step_delay = float(os.environ.get("REWARDLAB_TEST_STEP_DELAY", "0"))
     for step in range(start_step, steps):
+        if step_delay:
+            time.sleep(step_delay)
         t0 = time.perf_counter()
         idx = step_indices(step, len(train_data), cfg.batch_size, cfg.seed)
         micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
