@@ -233,8 +233,10 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         from rewardlab.modeling.lora import quantization_config_4bit
 
         quant = quantization_config_4bit()
+    # Shared-context packing needs a custom 4D mask: SDPA takes one (flash-attention-2 does not).
+    attn = "sdpa" if cfg.shared_context else default_attn_implementation()
     model, tokenizer = load_reward_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
-                                         attn_implementation=default_attn_implementation(), quantization_config=quant)
+                                         attn_implementation=attn, quantization_config=quant)
     if cfg.gradient_checkpointing:
         _enable_gradient_checkpointing(model)
     if cfg.lora_r:
@@ -411,7 +413,9 @@ def _save_final(accelerator: Any, module: Any, tokenizer: Any, cfg: TrainConfig,
     atomic_write_json(out_dir / "training_summary.json",
                       {"config": config, "summary": summary, "train_log": train_log, "eval_log": eval_log})
     if train_log:
-        plot_training_curve(train_log, eval_log, out_dir / "training_curve.png", title=f"{cfg.model} on {cfg.data}")
+        before = [{**summary["eval_before"], "step": 0}] if summary.get("eval_before") else []
+        plot_training_curve(train_log, before + eval_log, out_dir / "training_curve.png",
+                            title=f"{cfg.model} on {cfg.data}")
     atomic_write_text(out_dir / "README.md", render_model_card(config, summary, str(out_dir)))
 
 
