@@ -1,0 +1,152 @@
+"""GPU training-throughput benchmark, ready for when a GPU is lent (issue 5): a randomly initialised
+Llama-architecture reward model of ~1-2B parameters at 4096 tokens, trained on synthetic pairs whose chosen and
+rejected share a long context (as in hh-rlhf), with
+
+  - rewardlab's shared-context packing (one row [context | chosen | rejected], SDPA with a 4D mask), and
+  - the plain padded computation TRL's RewardTrainer performs (chosen and rejected as separate padded rows),
+
+in the same run, bf16. Reports real tokens/s, pairs/s, padding fraction and MFU against a matmul peak measured
+in the same run. No hub access needed.
+
+    python benchmarks/gpu_throughput.py --billions 1.5 --seq 4096 --pairs-per-step 4 --steps 10
+    python benchmarks/gpu_throughput.py --smoke      # tiny shapes, runs on a CPU (checks the code path)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import time
+from pathlib import Path
+
+import torch
+
+from rewardlab.losses import bradley_terry_loss
+from rewardlab.modeling.tiny import llama_config_for_params
+from rewardlab.training.forward import pack_shared_context, packed_pair_rewards, pad_batch, sequence_rewards
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def matmul_peak(device: str, dtype: torch.dtype, n: int = 4096) -> float:
+    a = torch.randn(n, n, device=device, dtype=dtype)
+    b = torch.randn(n, n, device=device, dtype=dtype)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    t = time.perf_counter()
+    reps = 20 if device == "cuda" else 2
+    for _ in range(reps):
+        a @ b
+    sync(device)
+    return 2 * n**3 * reps / (time.perf_counter() - t)
+
+
+def sync(device: str) -> None:
+    if device == "cuda":
+        torch.cuda.synchronize()
+
+
+def synthetic_pairs(n: int, seq: int, vocab: int, seed: int = 0) -> tuple[list[list[int]], list[list[int]]]:
+    """Pairs whose shared context is 40-80% of the tokens and whose responses differ in length."""
+    g = torch.Generator().manual_seed(seed)
+    chosen, rejected = [], []
+    for _ in range(n):
+        ctx_len = int(seq * (0.4 + 0.4 * torch.rand(1, generator=g).item()))
+        ctx = torch.randint(3, vocab, (ctx_len,), generator=g).tolist()
+        c_len = int((seq - ctx_len) * (0.3 + 0.7 * torch.rand(1, generator=g).item())) + 1
+        r_len = int((seq - ctx_len) * (0.3 + 0.7 * torch.rand(1, generator=g).item())) + 1
+        chosen.append(ctx + torch.randint(3, vocab, (c_len,), generator=g).tolist())
+        rejected.append(ctx + torch.randint(3, vocab, (r_len,), generator=g).tolist())
+    return chosen, rejected
+
+
+def run(mode: str, model, chosen, rejected, pairs_per_step: int, steps: int, device: str) -> dict:
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    times, real, processed = [], 0, 0
+    for step in range(steps + 1):  # step 0 is warm-up, not timed
+        lo = (step * pairs_per_step) % len(chosen)
+        c, r = chosen[lo : lo + pairs_per_step], rejected[lo : lo + pairs_per_step]
+        sync(device)
+        t = time.perf_counter()
+        with torch.autocast(device_type=device, dtype=torch.bfloat16):
+            if mode == "rewardlab":
+                ids, mask, pos, ci, ri, ntok = pack_shared_context(c, r, pad_id=0)
+                rewards = packed_pair_rewards(model, ids.to(device), mask.to(device), pos.to(device), ci, ri)
+                n_proc = ids.numel()
+            else:
+                ids, mask, last = pad_batch(c + r, pad_id=0)
+                rewards = sequence_rewards(model, ids.to(device), mask.to(device), last)
+                ntok, n_proc = int(mask.sum()), ids.numel()
+        m = len(c)
+        bradley_terry_loss(rewards[:m], rewards[m:]).mean().backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        sync(device)
+        if step:
+            times.append(time.perf_counter() - t)
+            real += sum(len(x) for x in c) + sum(len(x) for x in r)  # tokens of the two full sequences
+            processed += n_proc
+    wall = sum(times)
+    out = {"mode": mode, "pairs_per_s": steps * pairs_per_step / wall, "sequence_tokens_per_s": real / wall,
+           "padding_fraction_of_processed": None if mode == "rewardlab" else 1 - real / processed,
+           "processed_tokens": processed, "wall_s": wall}
+    if device == "cuda":
+        out["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--billions", type=float, default=1.5)
+    ap.add_argument("--seq", type=int, default=4096)
+    ap.add_argument("--pairs-per-step", type=int, default=4)
+    ap.add_argument("--steps", type=int, default=10)
+    ap.add_argument("--smoke", action="store_true", help="tiny shapes on any device")
+    args = ap.parse_args()
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    from transformers import AutoModelForSequenceClassification, LlamaConfig
+
+    if args.smoke:
+        cfg = LlamaConfig(vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024)
+        args.seq, args.steps = 256, 2
+    else:
+        cfg = llama_config_for_params(args.billions, max_position_embeddings=args.seq)
+    cfg.num_labels, cfg.pad_token_id = 1, 0
+    cfg._attn_implementation = "sdpa"
+    peak = matmul_peak(device, torch.bfloat16)
+    chosen, rejected = synthetic_pairs(args.pairs_per_step * (args.steps + 1), args.seq, cfg.vocab_size)
+    results = []
+    for mode in ("rewardlab", "padded (TRL's computation)"):
+        torch.manual_seed(0)
+        model = AutoModelForSequenceClassification.from_config(cfg).to(device)
+        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+        model.train()
+        n_params = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
+        res = run("rewardlab" if mode == "rewardlab" else "padded", model, chosen, rejected, args.pairs_per_step,
+                  args.steps, device)
+        # MFU: 6 x non-embedding params x processed tokens per second, against the measured bf16 matmul peak
+        res["mfu"] = 6 * n_params * res["processed_tokens"] / res["wall_s"] / peak
+        res["mode"], res["params"] = mode, n_params
+        results.append(res)
+        del model
+        if device == "cuda":
+            torch.cuda.empty_cache()
+    record = {"command": "python benchmarks/gpu_throughput.py " + ("--smoke" if args.smoke else
+              f"--billions {args.billions} --seq {args.seq} --pairs-per-step {args.pairs_per_step} --steps {args.steps}"),
+              "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
+              "torch": torch.__version__, "matmul_peak_tflops_bf16": peak / 1e12, "results": results,
+              "speedup_pairs_per_s": results[0]["pairs_per_s"] / results[1]["pairs_per_s"]}
+    print(json.dumps(record, indent=1))
+    if not args.smoke:
+        out = ROOT / "benchmarks" / "results" / "gpu_throughput.json"
+        out.write_text(json.dumps(record, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
