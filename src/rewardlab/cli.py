@@ -124,6 +124,31 @@ def cmd_merge(args: argparse.Namespace, extra: list[str]) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.config import _convert
+    from rewardlab.serving.cli_commands import serve_command
+    from rewardlab.serving.config import ServeConfig
+
+    fields = {f.name: f for f in dataclasses.fields(ServeConfig)}
+    overrides = {}
+    for key, value in parse_overrides(extra).items():
+        if key not in fields:
+            raise ValueError(f"unknown serve option --{key}; valid: {sorted(fields)}")
+        overrides[key] = _convert(value, fields[key].type, key)
+    return serve_command(args.model, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
+                         dtype=args.dtype, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
+                         log_level=args.log_level, **overrides)
+
+
+def cmd_label(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.labeling import label_command
+
+    return label_command(args.model, args.input, out_best=args.out_best, out_pairs=args.out_pairs, mode=args.mode,
+                         margin=args.margin, pair_format=args.pair_format, on_invalid=args.on_invalid,
+                         device=args.device, dtype=args.dtype, batch_size=args.batch_size,
+                         max_length=args.max_length, trust_remote_code=args.trust_remote_code)
+
+
 def build_parser() -> argparse.ArgumentParser:
     from rewardlab import __version__
     from rewardlab.config import TrainConfig
@@ -169,6 +194,37 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--update-card", action="store_true", help="write the results into the model's README.md")
     p.set_defaults(func=cmd_eval)
 
+    from rewardlab.serving.config import ServeConfig
+
+    p = sub.add_parser("serve", help="HTTP server: POST /v1/score, POST /get_reward (OpenRLHF), GET /health, /metrics",
+                       epilog=_config_help(ServeConfig), formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("model", help="reward model folder or hub id")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
+    p.add_argument("--port", type=int, default=8000)
+    p.add_argument("--api-key", default=None, help="require this key (default: $REWARDLAB_API_KEY if set)")
+    p.add_argument("--device", default=None)
+    p.add_argument("--dtype", default=None, choices=[None, "float32", "bfloat16", "float16"])
+    p.add_argument("--max-length", type=int, default=4096)
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.add_argument("--log-level", default="info")
+    p.set_defaults(func=cmd_serve)
+
+    p = sub.add_parser("label", help="best-of-n choice and chosen/rejected pairs for rejection sampling / iterative DPO")
+    p.add_argument("model", help="reward model folder or hub id")
+    p.add_argument("input", help='JSONL rows {"prompt": str or messages, "responses": [str, ...]}')
+    p.add_argument("--out-best", help="JSONL of best-of-n choices (rows gain rewards, best_index, best_response)")
+    p.add_argument("--out-pairs", help="JSONL of chosen/rejected pairs in the training format, rewards kept")
+    p.add_argument("--mode", choices=["best_worst", "all_pairs"], default="best_worst")
+    p.add_argument("--margin", type=float, default=0.0, help="all_pairs: keep pairs whose reward gap exceeds this")
+    p.add_argument("--pair-format", choices=["trl", "record"], default="trl")
+    p.add_argument("--on-invalid", choices=["error", "drop"], default="error")
+    p.add_argument("--device", default=None)
+    p.add_argument("--dtype", default=None, choices=[None, "float32", "bfloat16", "float16"])
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--max-length", type=int, default=4096)
+    p.add_argument("--trust-remote-code", action="store_true")
+    p.set_defaults(func=cmd_label)
+
     p = sub.add_parser("merge", help="merge a LoRA reward model (adapter folder) into a full model folder")
     p.add_argument("adapter", help="folder written by training with --lora_r")
     p.add_argument("--out", required=True, help="output folder for the merged model")
@@ -197,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         extra = rest
     else:
         args, extra = parser.parse_known_args(argv)
-    if extra and not (args.verb in ("train", "quickstart") or getattr(args, "data_verb", None) == "build"):
+    if extra and not (args.verb in ("train", "quickstart", "serve") or getattr(args, "data_verb", None) == "build"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra)

@@ -16,8 +16,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any, Literal
 
 from fastapi import Depends, FastAPI, HTTPException, Request

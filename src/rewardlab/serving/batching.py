@@ -28,7 +28,7 @@ class QueueFull(Exception):
     """The waiting queue has no room for this request; the caller should retry later (HTTP 503)."""
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(eq=False)  # identity equality: `deque.remove` must find this very job
 class _Job:
     ids: list[list[int]]
     future: asyncio.Future
@@ -97,10 +97,17 @@ class MicroBatcher:
         if self._queued + len(ids) > self.max_queue:
             raise QueueFull(f"{self._queued} conversations already waiting (max_queue={self.max_queue})")
         future = asyncio.get_running_loop().create_future()
-        self._jobs.append(_Job(ids, future, max(len(x) for x in ids)))
+        job = _Job(ids, future, max(len(x) for x in ids))
+        self._jobs.append(job)
         self._queued += len(ids)
         self._wakeup.set()
-        return await future
+        try:
+            return await future
+        except asyncio.CancelledError:  # the client went away: free its queue room now, not when it is reached
+            if job in self._jobs:
+                self._jobs.remove(job)
+                self._queued -= len(ids)
+            raise
 
     def _take(self) -> list[_Job]:
         """Whole jobs from the front of the queue that fit the budget (at least one), FIFO for fairness."""
@@ -108,7 +115,7 @@ class MicroBatcher:
         count = longest = 0
         while self._jobs:
             job = self._jobs[0]
-            if job.future.done():  # the client went away (cancelled): drop it without scoring
+            if job.future.done():  # cancelled before `submit` could remove it: drop it without scoring
                 self._jobs.popleft()
                 self._queued -= len(job.ids)
                 continue

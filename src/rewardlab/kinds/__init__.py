@@ -1,0 +1,77 @@
+"""Reward-model kinds beyond the scalar Bradley-Terry model, each trained, saved, loaded and judged the same way.
+
+- ``pairwise``: a causal LM answers "A" or "B" for a prompt and two responses (`rewardlab.kinds.pairwise`);
+- ``regression``: multi-attribute regression with masked MSE, HelpSteer-style (`rewardlab.kinds.regression`);
+- ``multi_objective``: ArmoRM-style ridge objectives + gating network (`rewardlab.kinds.multi_objective`).
+
+Every trained folder holds ``rewardlab_kind.json`` naming its kind; `load_judge(folder)` returns the matching
+`RewardJudge` (a plain Bradley-Terry folder, which has no such file, loads as `RewardScorer`). Heavy imports
+happen inside the functions, so importing this package stays light.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+KIND_FILE = "rewardlab_kind.json"
+KINDS = ("bradley_terry", "pairwise", "regression", "multi_objective")
+
+
+def write_kind_file(folder: str | Path, kind: str, config: dict[str, Any], **extra: Any) -> None:
+    """Record the kind (and what its loader needs) inside a model folder."""
+    from rewardlab.io_utils import atomic_write_json
+
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+    atomic_write_json(Path(folder) / KIND_FILE, {"kind": kind, "config": config, **extra})
+
+
+def read_kind_file(folder: str | Path) -> dict[str, Any]:
+    """The folder's kind record; a folder without one is a plain Bradley-Terry reward model."""
+    path = Path(folder) / KIND_FILE
+    if not path.exists():
+        return {"kind": "bradley_terry"}
+    record = json.loads(path.read_text())
+    if record.get("kind") not in KINDS:
+        raise ValueError(f"{path}: unknown kind {record.get('kind')!r}; expected one of {', '.join(KINDS)}")
+    return record
+
+
+def saved_kind(folder: str | Path) -> str:
+    return read_kind_file(folder)["kind"] if Path(folder).is_dir() else "bradley_terry"
+
+
+def rank_with_scores(score: Any, groups: Any) -> list[list[float]]:
+    """`RewardJudge.rank_responses` for any per-conversation ``score(conversations) -> list[float]``."""
+    conversations, sizes = [], []
+    for context, responses in groups:
+        sizes.append(len(responses))
+        conversations.extend([*context, {"role": "assistant", "content": r}] for r in responses)
+    flat = list(score(conversations)) if conversations else []
+    out, k = [], 0
+    for n in sizes:
+        out.append(flat[k : k + n])
+        k += n
+    return out
+
+
+def load_judge(folder: str | Path, device: str | None = None, **kwargs: Any) -> Any:
+    """The `RewardJudge` for a trained folder of any kind (``rank_responses``; ``score`` where meaningful)."""
+    kind = saved_kind(folder)
+    if kind == "pairwise":
+        from rewardlab.kinds.pairwise import PairwiseJudge
+
+        return PairwiseJudge.from_pretrained(folder, device=device, **kwargs)
+    if kind == "regression":
+        from rewardlab.kinds.regression import RegressionScorer
+
+        return RegressionScorer.from_pretrained(folder, device=device, **kwargs)
+    if kind == "multi_objective":
+        from rewardlab.kinds.multi_objective import MultiObjectiveScorer
+
+        return MultiObjectiveScorer.from_pretrained(folder, device=device, **kwargs)
+    from rewardlab.scoring import RewardScorer
+
+    return RewardScorer.from_pretrained(str(folder), device=device, **kwargs)

@@ -1,0 +1,97 @@
+"""The optimisation settings and the one explicit loop shared by the fine-tuned kinds (pairwise, regression).
+
+A plain single-process loop (the model's own device; bf16 autocast on request): these kinds train small
+models on a few thousand examples, where accelerate's multi-process machinery adds nothing. The optimizer
+and schedule are the Bradley-Terry trainer's (`rewardlab.training.trainer`), so the kinds train alike.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import torch
+
+from rewardlab.config import field
+
+PRECISIONS = ("fp32", "bf16")
+
+
+@dataclasses.dataclass
+class OptimSettings:
+    """Optimisation fields shared by the fine-tuned kinds' configs (names match `rewardlab.config.TrainConfig`)."""
+
+    learning_rate: float = field(1e-5, "Peak learning rate.")
+    batch_size: int = field(16, "Examples per optimizer step.")
+    micro_batch_size: int = field(4, "Examples per forward pass; gradient accumulation makes up the rest.")
+    num_epochs: float = field(1.0, "Passes over the training examples (fractions allowed).")
+    max_steps: int | None = field(None, "Stop after this many optimizer steps (overrides num_epochs).")
+    lr_scheduler: str = field("cosine", "Learning-rate schedule: cosine, linear or constant (after warmup).")
+    warmup_ratio: float = field(0.03, "Fraction of the optimizer steps spent warming up linearly.")
+    weight_decay: float = field(0.001, "AdamW weight decay (not applied to biases and norms).")
+    adam_beta1: float = field(0.9, "AdamW beta1.")
+    adam_beta2: float = field(0.999, "AdamW beta2.")
+    max_grad_norm: float = field(1.0, "Gradient clipping norm (0 disables).")
+    precision: str = field("fp32", "fp32, or bf16 (autocast; weights stay fp32).")
+    seed: int = field(42, "Seed for data order, held-out split and initialisation.")
+
+    def check_optim(self) -> None:
+        if self.batch_size % self.micro_batch_size:
+            raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
+                             f"({self.micro_batch_size})")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        if self.lr_scheduler not in ("cosine", "linear", "constant"):
+            raise ValueError(f"lr_scheduler must be cosine, linear or constant, got {self.lr_scheduler!r}")
+        if self.learning_rate <= 0 or self.num_epochs <= 0:
+            raise ValueError("learning_rate and num_epochs must be positive")
+
+
+def pick_device(device: str | None = None) -> str:
+    from rewardlab.scoring import _default_device
+
+    return device or _default_device()
+
+
+def run_training(model: torch.nn.Module, cfg: OptimSettings, num_examples: int,
+                 example_losses: Callable[[list[int]], torch.Tensor], lengths: Sequence[int],
+                 log: Callable[[str], None] = lambda _: None) -> list[dict[str, Any]]:
+    """Optimise `model` on per-example losses; returns one log record per optimizer step.
+
+    `example_losses(indices)` -> [m] per-example losses of one micro-batch. Each step draws `batch_size`
+    examples in a seeded per-epoch order, cuts them into micro-batches of similar length, and accumulates
+    ``sum / batch_size`` so the step's gradient is the mean over its examples.
+    """
+    from rewardlab.training.batching import step_indices, total_steps
+    from rewardlab.training.trainer import _optimizer, _scheduler
+
+    steps = total_steps(num_examples, cfg.batch_size, cfg.num_epochs, cfg.max_steps)
+    optimizer = _optimizer(model, cfg)  # type: ignore[arg-type]  # duck-typed: the same field names
+    scheduler = _scheduler(optimizer, cfg, steps)  # type: ignore[arg-type]
+    device_type = next(model.parameters()).device.type
+    train_log: list[dict[str, Any]] = []
+    model.train()
+    for step in range(steps):
+        t0 = time.perf_counter()
+        idx = sorted(step_indices(step, num_examples, cfg.batch_size, cfg.seed), key=lambda i: -lengths[i])
+        total = 0.0
+        for k in range(0, len(idx), cfg.micro_batch_size):
+            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                per_example = example_losses(idx[k : k + cfg.micro_batch_size])
+            (per_example.sum() / cfg.batch_size).backward()
+            total += float(per_example.detach().sum())
+        grad_norm = None
+        if cfg.max_grad_norm:
+            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
+        lr = scheduler.get_last_lr()[0]
+        optimizer.step()
+        scheduler.step()
+        optimizer.zero_grad(set_to_none=True)
+        record = {"step": step + 1, "loss": total / cfg.batch_size, "learning_rate": lr, "grad_norm": grad_norm,
+                  "seconds": time.perf_counter() - t0}
+        train_log.append(record)
+        log(f"step {step + 1}/{steps}: loss {record['loss']:.4f}, lr {lr:.2e}, {record['seconds']:.1f}s")
+    model.eval()
+    return train_log
