@@ -260,6 +260,9 @@ def main(argv: list[str] | None = None) -> int:
     except (DataError, ValueError, FileNotFoundError, PermissionError) as e:
         print(f"rewardlab {args.verb}: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # unreachable hub, full disk, unreadable file: say what, without a traceback
+        print(f"rewardlab {args.verb}: error: {e}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

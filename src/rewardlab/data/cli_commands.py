@@ -1,6 +1,6 @@
 """The `rewardlab data` verbs as plain functions (the CLI parses arguments and calls these).
 
-- ``rewardlab data build <recipe.yaml> --out DIR [--set key=value ...]`` -> `build_command`
+- ``rewardlab data build <recipe.yaml> --out DIR [--key value ...]`` -> `build_command`
 - ``rewardlab data stats DIR`` -> `stats_command`
 """
 

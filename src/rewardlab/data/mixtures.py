@@ -123,7 +123,7 @@ def _source_spec(raw: Any) -> SourceSpec:
 
 
 def _parse_value(text: str) -> Any:
-    # `--set seed=3` / `sources.shp.path=/x` / `sources.pku-saferlhf.options.preference=better`: YAML scalars.
+    # `--seed 3` / `--sources.shp.path /x` / `sources.pku-saferlhf.options.preference=better`: YAML scalars.
     return yaml.safe_load(text) if isinstance(text, str) else text
 
 
@@ -182,10 +182,10 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Da
 
 
 def load_tokenizer(name_or_path: str) -> Any:
-    """`AutoTokenizer` from a local folder or hub name (only when a recipe asks for lengths)."""
-    from transformers import AutoTokenizer
+    """The tokenizer of a model name: embedded, local folder or hub id (only when a recipe asks for lengths)."""
+    from rewardlab.modeling.loading import load_tokenizer as load_model_tokenizer
 
-    return AutoTokenizer.from_pretrained(name_or_path)
+    return load_model_tokenizer(name_or_path)
 
 
 def subsample(ds: datasets.Dataset, n: int, seed: int, source: str) -> datasets.Dataset:

@@ -206,6 +206,12 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
 
     from rewardlab.modeling.loading import default_attn_implementation, load_reward_model
 
+    from accelerate.state import AcceleratorState, GradientState
+
+    # A second train() in the same process (notebooks, tests, sweeps) may change the precision: accelerate keeps
+    # its settings in process-wide singletons, so clear them (the process group itself, if any, is kept).
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
     # cpu=True on CPU-only machines: accelerate then sets up gloo for multi-process runs (MULTI_CPU).
     # step_scheduler_with_optimizer=False: our step count is already global, so the schedule must advance once
     # per optimizer step, not once per process (accelerate's default assumes per-process dataloaders).
