@@ -528,6 +528,19 @@ def render_markdown(rec: dict[str, Any]) -> str:
                       f"pairs/s, rewardlab {b['rewardlab']['mixed_precision']} "
                       f"{b['rewardlab']['pairs_per_second']:.3f} pairs/s: {b['ratio_best_vs_best']:.2f}x."]
     lines += ["", f"Wall time {rec['wall_minutes']} min."]
+    if not rec.get("complete", True):
+        lines += ["", "**Partial results**: the run was stopped before every configuration finished; the matmul "
+                      "peak is the one measured before the runs."]
+    lines += [
+        "",
+        "Reading the figures: real tokens are the non-pad tokens each trainer ran through the model; rewardlab's "
+        "shared-context packing runs a pair's common context once, so it needs fewer tokens per pair "
+        "(`real_tokens_per_pair` in the JSON) and pairs/s is the like-for-like throughput. MFU ignores attention "
+        "FLOPs and uses a matmul peak measured on the same (shared) machine. The accuracy check is weak at this "
+        "size: a few training steps barely move a 135M model and the held-out intervals are wide, so 'each inside "
+        "the other's interval' cannot detect small differences. Peak RSS is each fresh subprocess's "
+        "`ru_maxrss` after training (model load, tokenization and training included; scoring excluded).",
+    ]
     return "\n".join(lines) + "\n"
 
 
