@@ -361,6 +361,9 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=10, help="optimizer steps = one epoch over steps x batch pairs")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--micro-batch-size", type=int, default=4)
+    ap.add_argument("--rewardlab-micro-batch-size", type=int, default=None,
+                    help="rewardlab's own best micro-batch (same global batch, so the same gradient); "
+                         "default: --micro-batch-size")
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--seed", type=int, default=42)
@@ -398,7 +401,9 @@ def main() -> int:
             out = work / name
             spec = {"trainer": trainer, "precision": precision, "train": str(work / "train.jsonl"),
                     "heldout": str(work / "heldout.jsonl"), "out": str(out), "result": str(work / f"{name}.json"),
-                    "steps": args.steps, "batch": args.batch_size, "micro": args.micro_batch_size,
+                    "steps": args.steps, "batch": args.batch_size,
+                    "micro": (args.rewardlab_micro_batch_size or args.micro_batch_size) if trainer == "rewardlab"
+                    else args.micro_batch_size,
                     "max_length": args.max_length, "lr": args.lr, "seed": args.seed, "threads": args.threads,
                     "min_free_gb": args.min_free_gb, "score": precision in args.score_precisions.split(",")}
             (work / f"{name}.spec.json").write_text(json.dumps(spec))
@@ -469,6 +474,7 @@ def finish(args: argparse.Namespace, runs: list[dict[str, Any]], data: dict[str,
                      "learning_rate": args.lr, "schedule": "cosine, 3% warm-up", "weight_decay": 0.001,
                      "max_grad_norm": 1.0, "seed": args.seed, "gradient_checkpointing": False,
                      "rewardlab": "shared_context=True, length_grouping=True",
+                     "rewardlab_micro_batch_size": args.rewardlab_micro_batch_size or args.micro_batch_size,
                      "trl": "RewardConfig defaults otherwise (disable_dropout, no gradient checkpointing set)"},
         "data": data, "matmul_peak_flops": {"before": peaks_before, "after": peaks_after, "used": peaks},
         "complete": peaks_after is not None,
@@ -493,7 +499,8 @@ def render_markdown(rec: dict[str, Any]) -> str:
         f"Machine: {rec['machine']}, {rec['threads']} torch threads (shared with other jobs; see load).  ",
         "Versions: " + ", ".join(f"{k} {x}" for k, x in v.items()) + "  ",
         f"Data: {d['train_pairs']} training pairs (one epoch, {s['steps']} steps of {s['batch_size']} pairs, "
-        f"micro-batch {s['micro_batch_size']}) and {d['heldout_pairs']} disjoint held-out pairs from "
+        f"micro-batch {s['micro_batch_size']} for TRL, {s.get('rewardlab_micro_batch_size', s['micro_batch_size'])} "
+        f"for rewardlab: the same global batch, so the same gradient) and {d['heldout_pairs']} disjoint held-out pairs from "
         f"hh-rlhf harmless-base ({d['fit_max_length']} of {d['rows']} rows fit in {s['max_length']} tokens; "
         f"only those are used so neither trainer drops or truncates). lr {s['learning_rate']}, {s['schedule']}, "
         f"no gradient checkpointing, seed {s['seed']}. Timed: steps 2..{s['steps']} (wall clock).  ",
