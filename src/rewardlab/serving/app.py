@@ -145,6 +145,27 @@ def create_app(scorer: Any, config: ServeConfig | None = None) -> FastAPI:
 
     app = FastAPI(title="rewardlab reward model server", lifespan=lifespan)
     app.state.batcher, app.state.metrics, app.state.config = batcher, metrics, config
+
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException as StarletteHTTPException
+
+    @app.exception_handler(StarletteHTTPException)
+    async def body_errors_are_422(request: Any, exc: StarletteHTTPException) -> JSONResponse:
+        # A body that is not even decodable (invalid UTF-8) surfaces as a bare 400 from the framework;
+        # answer it like every other malformed body: 422 with the reason.
+        code = 422 if exc.status_code == 400 else exc.status_code
+        detail = f"malformed request body: {exc.detail}" if exc.status_code == 400 else exc.detail
+        return JSONResponse({"detail": detail}, status_code=code, headers=getattr(exc, "headers", None))
+
+    from fastapi.exceptions import RequestValidationError
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_errors(request: Any, exc: RequestValidationError) -> JSONResponse:
+        # FastAPI's default echoes the offending input, which may not even be JSON-serialisable (Infinity, NaN):
+        # report where and why, without the input.
+        errors = [{"loc": list(e.get("loc", ())), "msg": str(e.get("msg", "")), "type": str(e.get("type", ""))}
+                  for e in exc.errors()]
+        return JSONResponse({"detail": errors}, status_code=422)
     guarded = [Depends(_api_key_check(config.api_key))]
 
     def check_count(n: int) -> None:
