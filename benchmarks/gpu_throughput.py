@@ -74,13 +74,13 @@ def run(mode: str, model, chosen, rejected, pairs_per_step: int, steps: int, dev
         t = time.perf_counter()
         with torch.autocast(device_type=device, dtype=torch.bfloat16):
             if mode == "rewardlab":
-                ids, mask, pos, ci, ri, ntok = pack_shared_context(c, r, pad_id=0)
+                ids, mask, pos, ci, ri, _ = pack_shared_context(c, r, pad_id=0)
                 rewards = packed_pair_rewards(model, ids.to(device), mask.to(device), pos.to(device), ci, ri)
                 n_proc = ids.numel()
             else:
                 ids, mask, last = pad_batch(c + r, pad_id=0)
                 rewards = sequence_rewards(model, ids.to(device), mask.to(device), last)
-                ntok, n_proc = int(mask.sum()), ids.numel()
+                n_proc = ids.numel()
         m = len(c)
         bradley_terry_loss(rewards[:m], rewards[m:]).mean().backward()
         opt.step()

@@ -20,7 +20,7 @@ from rewardlab.kinds.pairwise import (
     round_robin_scores,
     training_examples,
 )
-from rewardlab.kinds.regression import combine_attributes, masked_mse_loss, per_attribute_mse, pairs_from_rows
+from rewardlab.kinds.regression import combine_attributes, masked_mse_loss, pairs_from_rows, per_attribute_mse
 
 NAN = float("nan")
 

@@ -202,11 +202,10 @@ def evaluate_pairs(module: Any, data: TokenizedPairs, accelerator: Any, pad_id: 
 def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     """Train a Bradley-Terry reward model as `cfg` says; writes a standard HF model folder to cfg.output_dir."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState, GradientState
     from tqdm.auto import tqdm
 
     from rewardlab.modeling.loading import default_attn_implementation, load_reward_model
-
-    from accelerate.state import AcceleratorState, GradientState
 
     # A second train() in the same process (notebooks, tests, sweeps) may change the precision: accelerate keeps
     # its settings in process-wide singletons, so clear them (the process group itself, if any, is kept).
