@@ -41,3 +41,16 @@ def test_bad_input_exits_2_with_file_and_line(tmp_path, tiny_model_dir, capsys):
     assert "bad.jsonl:1: identical responses" in capsys.readouterr().err
     assert main(["train", "--no_such_option", "1"]) == 2
     assert "unknown option --no_such_option" in capsys.readouterr().err
+
+
+def test_train_kind_pairwise_then_eval_through_the_same_flow(tmp_path, tiny_model_dir, synthetic_jsonl):
+    out = tmp_path / "pm"
+    rc = main(["train", "--kind", "pairwise", "--model", str(tiny_model_dir), "--data", str(synthetic_jsonl),
+               "--output_dir", str(out), "--max_steps", "1", "--batch_size", "4", "--micro_batch_size", "2",
+               "--max_length", "160", "--eval_fraction", "0.25", "--eval_before_training", "false"])
+    assert rc == 0 and (out / "rewardlab_kind.json").exists()
+    rc = main(["eval", str(out), "--benchmark", "pairs", "--data", str(synthetic_jsonl), "--out", str(tmp_path / "ev"),
+               "--bootstrap", "50", "--limit", "6", "--device", "cpu"])
+    assert rc == 0
+    results = json.loads((tmp_path / "ev" / "results.json").read_text())
+    assert 0.0 <= results["score"] <= 1.0

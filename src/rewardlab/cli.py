@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
+from pathlib import Path
 from typing import Any
 
 from rewardlab.data.schema import DataError
@@ -42,11 +43,31 @@ def _config_help(cls: type) -> str:
     return "\n".join(lines)
 
 
+KIND_TRAINERS = {
+    "pairwise": ("rewardlab.kinds.pairwise", "PairwiseConfig", "train_pairwise"),
+    "regression": ("rewardlab.kinds.regression", "RegressionConfig", "train_regression"),
+    "multi_objective": ("rewardlab.kinds.multi_objective", "MultiObjectiveConfig", "train_multi_objective"),
+}
+
+
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
+    import importlib
+
     from rewardlab.config import TrainConfig, load_config
     from rewardlab.training.trainer import train
 
-    cfg = load_config(TrainConfig, args.recipe, parse_overrides(extra))
+    overrides = parse_overrides(extra)
+    kind = overrides.pop("kind", "bradley_terry")
+    if kind in KIND_TRAINERS:  # the recipe's to-do list: other reward-model kinds, same flow
+        module_name, config_name, train_name = KIND_TRAINERS[kind]
+        module = importlib.import_module(module_name)
+        cfg = load_config(getattr(module, config_name), args.recipe, overrides)
+        result = getattr(module, train_name)(cfg)
+        print(f"{kind} model: {result.output_dir}  (score / eval / label load it by its rewardlab_kind.json)")
+        return 0
+    if kind != "bradley_terry":
+        raise ValueError(f"--kind must be bradley_terry, {', '.join(KIND_TRAINERS)}; got {kind!r}")
+    cfg = load_config(TrainConfig, args.recipe, overrides)
     result = train(cfg)
     _print_result(result)
     return 0
@@ -110,7 +131,12 @@ def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.evaluation.cli_commands import eval_command
 
-    return eval_command(args.model, benchmark=args.benchmark, data=args.data, out_dir=args.out,
+    from rewardlab.kinds import KIND_FILE, load_judge
+
+    judge = None
+    if (Path(args.model) / KIND_FILE).exists():  # pairwise / regression / multi-objective folders
+        judge = load_judge(args.model, device=args.device)
+    return eval_command(args.model, benchmark=args.benchmark, data=args.data, out_dir=args.out, judge=judge,
                         batch_size=args.batch_size, max_length=args.max_length, tie_policy=args.ties,
                         bootstrap_samples=args.bootstrap, split=args.split, limit=args.limit, device=args.device,
                         trust_remote_code=args.trust_remote_code, update_card=args.update_card)
