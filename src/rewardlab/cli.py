@@ -130,7 +130,6 @@ def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.evaluation.cli_commands import eval_command
-
     from rewardlab.kinds import KIND_FILE, load_judge
 
     judge = None
