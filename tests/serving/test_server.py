@@ -142,11 +142,11 @@ async def _post_many(url, n, delay_between=0.0):
 
 
 def test_concurrent_requests_share_forward_passes_off_the_event_loop(tiny_scorer):
-    slow = InstrumentedScorer(tiny_scorer, delay_s=0.3)
+    slow = InstrumentedScorer(tiny_scorer, delay_s=1.5)
     with serve_in_thread(create_app(slow, ServeConfig(max_wait_ms=20))) as url:
         async def scenario():
             burst = asyncio.create_task(_post_many(url, 16))
-            await asyncio.sleep(0.15)  # the model is busy with the first batch now
+            await asyncio.sleep(0.3)  # the model is busy with the first batch now
             async with httpx.AsyncClient(base_url=url, timeout=30) as client:
                 t0 = time.perf_counter()
                 health = await client.get("/health")
@@ -160,7 +160,8 @@ def test_concurrent_requests_share_forward_passes_off_the_event_loop(tiny_scorer
         assert r.json()["rewards"][0] == pytest.approx(expected[i % 3], abs=1e-5)
     assert sum(slow.calls) == 16 and len(slow.calls) <= 4  # 16 requests, a handful of forward calls
     assert slow.max_active == 1 and all(t.startswith("rewardlab-model") for t in slow.threads)
-    assert health.status_code == 200 and health_s < 0.25  # answered while a 0.3 s model call was running
+    # answered well inside a 1.5 s model call: the event loop is not blocked (margin for a loaded CI machine)
+    assert health.status_code == 200 and health_s < 1.0
 
 
 def test_full_queue_answers_503_and_recovers(tiny_scorer):
