@@ -28,6 +28,28 @@ def write_kind_file(folder: str | Path, kind: str, config: dict[str, Any], **ext
     atomic_write_json(Path(folder) / KIND_FILE, {"kind": kind, "config": config, **extra})
 
 
+def save_kind_folder(out: str | Path, model: Any, tokenizer: Any, kind: str, config: dict[str, Any],
+                     training_record: dict[str, Any], extra_tensors: dict[str, Any] | None = None,
+                     **kind_extra: Any) -> Path:
+    """Write a trained model folder of any kind atomically: weights (safetensors), tokenizer, optional extra
+    tensor files (name -> state dict), the kind record and training_summary.json. Returns the folder."""
+    import json
+
+    from safetensors.torch import save_file
+
+    from rewardlab.io_utils import AtomicDirectory
+
+    out = Path(out)
+    with AtomicDirectory(out) as tmp:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        for name, tensors in (extra_tensors or {}).items():
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / name))
+        write_kind_file(tmp, kind, config, **kind_extra)
+        (tmp / "training_summary.json").write_text(json.dumps(training_record, indent=2, default=str) + "\n")
+    return out
+
+
 def read_kind_file(folder: str | Path) -> dict[str, Any]:
     """The folder's kind record; a folder without one is a plain Bradley-Terry reward model."""
     path = Path(folder) / KIND_FILE

@@ -321,11 +321,9 @@ def train_gate(head: MultiObjectiveHead, prompt: torch.Tensor, chosen: torch.Ten
 
 def train_multi_objective(cfg: MultiObjectiveConfig, quiet: bool = False, device: str | None = None) -> TrainResult:
     """Fit the ridge objectives and the gate on a frozen backbone; writes one HF model folder to cfg.output_dir."""
-    from safetensors.torch import save_file
 
     from rewardlab.config import config_to_dict
-    from rewardlab.io_utils import atomic_write_json
-    from rewardlab.kinds import write_kind_file
+    from rewardlab.kinds import save_kind_folder
     from rewardlab.kinds.finetune import pick_device
     from rewardlab.kinds.regression import context_key, pairs_from_rows, read_attribute_rows, split_by_prompt
     from rewardlab.metrics import accuracy_with_interval
@@ -428,13 +426,9 @@ def train_multi_objective(cfg: MultiObjectiveConfig, quiet: bool = False, device
                                                                                                   ridge_report)),
         "decorrelation_slopes": decorrelation, "gate_loss_first": losses[0], "gate_loss_last": losses[-1],
         "eval_before": eval_before, "eval_after": eval_after, "truncated_conversations": embedder.truncated}
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    backbone.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    save_file({k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}, str(out / HEAD_FILE))
-    write_kind_file(out, "multi_objective", config_to_dict(cfg), objectives=list(cfg.objectives),
-                    gate_objectives=list(gated), ridge_alphas=alphas, decorrelation_slopes=decorrelation)
-    atomic_write_json(out / "training_summary.json", {"summary": summary, "gate_losses": losses})
+    out = save_kind_folder(cfg.output_dir, backbone, tokenizer, "multi_objective", config_to_dict(cfg),
+                           {"summary": summary, "gate_losses": losses}, extra_tensors={HEAD_FILE: head.state_dict()},
+                           objectives=list(cfg.objectives), gate_objectives=list(gated), ridge_alphas=alphas,
+                           decorrelation_slopes=decorrelation)
     summary["gate_losses"] = losses
     return TrainResult(out, summary, (backbone, head), tokenizer)

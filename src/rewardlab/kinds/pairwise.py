@@ -256,8 +256,7 @@ def train_pairwise(cfg: PairwiseConfig, quiet: bool = False, device: str | None 
     The summary (held-out accuracy before/after, counts) is also written to ``training_summary.json``.
     """
     from rewardlab.config import config_to_dict
-    from rewardlab.io_utils import atomic_write_json
-    from rewardlab.kinds import write_kind_file
+    from rewardlab.kinds import save_kind_folder
     from rewardlab.training.forward import pad_batch
     from rewardlab.training.trainer import load_training_pairs, set_seed
 
@@ -296,11 +295,8 @@ def train_pairwise(cfg: PairwiseConfig, quiet: bool = False, device: str | None 
         summary["eval_after"] = heldout_accuracy(judge, eval_pairs)
         log(f"held-out after: {summary['eval_after']}")
 
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    write_kind_file(out, "pairwise", config_to_dict(cfg), answer_tokens=list(ANSWERS), question=QUESTION)
-    atomic_write_json(out / "training_summary.json", {"summary": summary, "train_log": train_log})
+    out = save_kind_folder(cfg.output_dir, model, tokenizer, "pairwise", config_to_dict(cfg),
+                           {"summary": summary, "train_log": train_log}, answer_tokens=list(ANSWERS),
+                           question=QUESTION)
     summary["train_log"] = train_log
     return TrainResult(out, summary, model, tokenizer)

@@ -234,8 +234,7 @@ def evaluate_rows(scorer: RegressionScorer, rows: Sequence[AttributeExample]) ->
 def train_regression(cfg: RegressionConfig, quiet: bool = False, device: str | None = None) -> TrainResult:
     """Fine-tune a multi-attribute regression reward model; writes a HF model folder to cfg.output_dir."""
     from rewardlab.config import config_to_dict
-    from rewardlab.io_utils import atomic_write_json
-    from rewardlab.kinds import write_kind_file
+    from rewardlab.kinds import save_kind_folder
     from rewardlab.modeling.loading import load_reward_model
     from rewardlab.training.forward import pad_batch, sequence_rewards
     from rewardlab.training.trainer import set_seed
@@ -280,12 +279,8 @@ def train_regression(cfg: RegressionConfig, quiet: bool = False, device: str | N
         summary["eval_after"] = evaluate_rows(scorer, eval_rows)
         log(f"held-out after: {summary['eval_after']}")
 
-    out = Path(cfg.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(out, safe_serialization=True)
-    tokenizer.save_pretrained(out)
-    write_kind_file(out, "regression", config_to_dict(cfg), attributes=list(cfg.attributes),
-                    weights=list(cfg.weights))
-    atomic_write_json(out / "training_summary.json", {"summary": summary, "train_log": train_log})
+    out = save_kind_folder(cfg.output_dir, model, tokenizer, "regression", config_to_dict(cfg),
+                           {"summary": summary, "train_log": train_log}, attributes=list(cfg.attributes),
+                           weights=list(cfg.weights))
     summary["train_log"] = train_log
     return TrainResult(out, summary, model, tokenizer)
