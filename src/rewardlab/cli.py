@@ -150,16 +150,11 @@ def cmd_merge(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
-    from rewardlab.config import _convert
+    from rewardlab.config import convert_overrides
     from rewardlab.serving.cli_commands import serve_command
     from rewardlab.serving.config import ServeConfig
 
-    fields = {f.name: f for f in dataclasses.fields(ServeConfig)}
-    overrides = {}
-    for key, value in parse_overrides(extra).items():
-        if key not in fields:
-            raise ValueError(f"unknown serve option --{key}; valid: {sorted(fields)}")
-        overrides[key] = _convert(value, fields[key].type, key)
+    overrides = convert_overrides(ServeConfig, parse_overrides(extra))
     return serve_command(args.model, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
                          dtype=args.dtype, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
                          log_level=args.log_level, **overrides)

@@ -152,13 +152,21 @@ def load_config(cls: type, recipe: str | os.PathLike | None = None, overrides: d
         if unknown:
             raise ValueError(f"{path}: unknown keys {unknown}; valid keys: {sorted(fields)}")
         values.update(loaded)
-    for key, value in (overrides or {}).items():
+    converted = {k: _convert(v, fields[k].type, k) for k, v in values.items()}
+    converted.update(convert_overrides(cls, overrides or {}))
+    return cls(**converted)
+
+
+def convert_overrides(cls: type, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Command-line ``--key value`` overrides -> typed values for `cls`'s fields; unknown keys are errors."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    out = {}
+    for key, value in overrides.items():
         key = key.replace("-", "_")
         if key not in fields:
             raise ValueError(f"unknown option --{key}; valid options: {sorted(fields)}")
-        values[key] = value
-    converted = {k: _convert(v, fields[k].type, k) for k, v in values.items()}
-    return cls(**converted)
+        out[key] = _convert(value, fields[key].type, key)
+    return out
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:

@@ -8,7 +8,6 @@ unchanged under ``accelerate launch`` and ``deepspeed``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import math
 import os
 import random
@@ -423,6 +422,3 @@ def _save_final(accelerator: Any, module: Any, tokenizer: Any, cfg: TrainConfig,
                             title=f"{cfg.model} on {cfg.data}")
     atomic_write_text(out_dir / "README.md", render_model_card(config, summary, str(out_dir)))
 
-
-def summary_json(result: TrainResult) -> str:
-    return json.dumps(result.summary, indent=1, default=str)
