@@ -18,8 +18,9 @@ def tiny_scorer(tiny_model_dir):
 class InstrumentedScorer:
     """Wraps a scorer: records every model call's size, sleeps `delay_s` in it, tracks overlapping calls."""
 
-    def __init__(self, scorer, delay_s: float = 0.0, fail_times: int = 0):
+    def __init__(self, scorer, delay_s: float = 0.0, fail_times: int = 0, gate: threading.Event | None = None):
         self.inner = scorer
+        self.gate = gate  # when set, every model call waits until the test opens it
         self.encoder = scorer.encoder
         self.delay_s = delay_s
         self.fail_times = fail_times
@@ -37,6 +38,8 @@ class InstrumentedScorer:
             self.threads.add(threading.current_thread().name)
         try:
             time.sleep(self.delay_s)
+            if self.gate is not None and not self.gate.wait(timeout=60):
+                raise RuntimeError("test gate never opened")
             if self.fail_times > 0:
                 self.fail_times -= 1
                 raise RuntimeError("simulated out of memory")

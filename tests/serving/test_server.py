@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 
 import httpx
@@ -165,22 +166,30 @@ def test_concurrent_requests_share_forward_passes_off_the_event_loop(tiny_scorer
 
 
 def test_full_queue_answers_503_and_recovers(tiny_scorer):
-    slow = InstrumentedScorer(tiny_scorer, delay_s=0.5)
+    gate = threading.Event()  # the model call blocks until the test opens it: no timing race
+    slow = InstrumentedScorer(tiny_scorer, gate=gate)
     config = ServeConfig(max_queue=4, max_items_per_request=4, max_batch_size=1, max_wait_ms=0)
     with serve_in_thread(create_app(slow, config)) as url, httpx.Client(base_url=url, timeout=30) as client:
         async def scenario():
             async with httpx.AsyncClient(base_url=url, timeout=30) as ac:
                 first = asyncio.create_task(ac.post("/get_reward", json={"query": ["a"]}))  # occupies the model
-                await asyncio.sleep(0.1)
+                for _ in range(500):  # until the model call has started (and blocks on the gate)
+                    if slow.active == 1:
+                        break
+                    await asyncio.sleep(0.01)
                 second = asyncio.create_task(ac.post("/get_reward", json={"query": ["a", "b", "c", "d"]}))
-                for _ in range(100):  # until the 4 items wait in the queue
+                for _ in range(500):  # until the 4 items wait in the queue
                     if (await ac.get("/health")).json()["queue_depth"] == 4:
                         break
                     await asyncio.sleep(0.01)
                 third = await ac.post("/get_reward", json={"query": ["e"]})
+                gate.set()
                 return await first, await second, third
 
-        first, second, third = asyncio.run(scenario())
+        try:
+            first, second, third = asyncio.run(scenario())
+        finally:
+            gate.set()
         assert third.status_code == 503 and third.headers["retry-after"] == "1" and "busy" in third.text
         assert first.status_code == 200 and second.status_code == 200 and len(second.json()["rewards"]) == 4
         assert client.post("/get_reward", json={"query": ["e"]}).status_code == 200  # drained: admitted again
