@@ -58,3 +58,47 @@ def synthetic_jsonl(tmp_path) -> Path:
     path = tmp_path / "pairs.jsonl"
     write_pairs_jsonl(synthetic_pairs(48), path)
     return path
+
+
+# One trained folder per model kind for the whole session, shared by the kinds' own tests and by the tests of the
+# verbs that use them (score, serve, label). Each returns (config, TrainResult).
+@pytest.fixture(scope="session")
+def trained_pairwise(tiny_model_dir, tmp_path_factory):
+    from rewardlab.data.readers import write_pairs_jsonl
+    from rewardlab.kinds.pairwise import PairwiseConfig, train_pairwise
+
+    root = tmp_path_factory.mktemp("pairwise")
+    write_pairs_jsonl(synthetic_pairs(40), root / "train.jsonl")
+    write_pairs_jsonl(synthetic_pairs(16, seed=1), root / "eval.jsonl")
+    cfg = PairwiseConfig(model=str(tiny_model_dir), data=str(root / "train.jsonl"), eval_data=str(root / "eval.jsonl"),
+                         output_dir=str(root / "model"), max_length=256, learning_rate=5e-3, batch_size=16,
+                         micro_batch_size=16, num_epochs=2, warmup_ratio=0.0, orderings="both", seed=3)
+    return cfg, train_pairwise(cfg, quiet=True, device="cpu")
+
+
+REGRESSION_WEIGHTS = (1.0, 0.5, 0.0, 0.0, -0.25)
+
+
+@pytest.fixture(scope="session")
+def trained_regression(tiny_model_dir, tmp_path_factory):
+    from rewardlab.kinds.regression import RegressionConfig, train_regression
+    from tests.kinds.helpsteer_fixture import write_helpsteer_jsonl
+
+    root = tmp_path_factory.mktemp("regression")
+    data = write_helpsteer_jsonl(root / "helpsteer.jsonl", num_prompts=40)
+    cfg = RegressionConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(root / "model"), max_length=128,
+                           learning_rate=1e-2, batch_size=16, micro_batch_size=16, num_epochs=4, warmup_ratio=0.0,
+                           eval_fraction=0.25, weights=REGRESSION_WEIGHTS, seed=5)
+    return cfg, train_regression(cfg, quiet=True, device="cpu")
+
+
+@pytest.fixture(scope="session")
+def trained_multi_objective(tiny_model_dir, tmp_path_factory):
+    from rewardlab.kinds.multi_objective import MultiObjectiveConfig, train_multi_objective
+    from tests.kinds.helpsteer_fixture import write_helpsteer_jsonl
+
+    root = tmp_path_factory.mktemp("multi_objective")
+    data = write_helpsteer_jsonl(root / "helpsteer.jsonl", num_prompts=60)
+    cfg = MultiObjectiveConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(root / "model"),
+                               max_length=128, gate_steps=150, gate_lr=3e-3, seed=1)
+    return cfg, train_multi_objective(cfg, quiet=True, device="cpu")

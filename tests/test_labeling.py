@@ -8,6 +8,7 @@ import pytest
 
 from rewardlab.data.readers import read_pairs
 from rewardlab.data.schema import DataError
+from rewardlab.kinds.pairwise import PairwiseJudge
 from rewardlab.labeling import label_command, label_file, preference_pairs
 
 
@@ -130,3 +131,122 @@ def test_label_command_writes_both_files(tmp_path, tiny_model_dir, capsys):
     assert "labelled 2 of 2 prompts" in capsys.readouterr().err
     with pytest.raises(ValueError, match="nothing to write"):
         label_command(str(tiny_model_dir), str(src))
+
+
+class StrengthJudge:
+    """A pairwise judge whose P(a better than b) is read off a table, so brackets can be worked out by hand."""
+
+    kind = "pairwise"
+    best_and_worst = PairwiseJudge.best_and_worst
+    win_matrices = PairwiseJudge.win_matrices
+
+    def __init__(self, beats):
+        self.beats = beats  # beats(a, b) -> P(a better than b)
+        self.compared = []
+
+    def compare(self, triples):
+        self.compared.extend((a, b) for _, a, b in triples)
+        return [self.beats(a, b) for _, a, b in triples]
+
+
+def test_best_and_worst_brackets_share_round_one():
+    judge = StrengthJudge(lambda a, b: 0.5 if len(a) == len(b) else float(len(a) > len(b)))
+    ctx = [{"role": "user", "content": "q"}]
+    # lengths 3, 1, 4, 2: round 1 (0 v 1), (2 v 3) is played once for both brackets;
+    # winners 0, 2 -> final 2; losers 1, 3 -> the one less likely to be better: 1
+    assert judge.best_and_worst([(ctx, ["aaa", "a", "aaaa", "aa"])]) == [(2, 1)]
+    assert judge.compared == [("aaa", "a"), ("aaaa", "aa"), ("aaa", "aaaa"), ("a", "aa")]
+    # a tie keeps the earlier entrant in both brackets: one response is then both ends
+    assert StrengthJudge(lambda a, b: 0.5).best_and_worst([(ctx, ["x", "y"]), (ctx, ["z"])]) == [(0, 0), (0, 0)]
+
+
+def by_length(a, b):
+    return 0.5 if len(a) == len(b) else float(len(a) > len(b))
+
+
+def test_pairwise_judge_labels_by_knockout(tmp_path):
+    src = write_jsonl(tmp_path / "samples.jsonl", ROWS)
+    best, pairs = tmp_path / "best.jsonl", tmp_path / "pairs.jsonl"
+    report = label_file(StrengthJudge(by_length), str(src), str(best), str(pairs))
+    rows = read_jsonl(best)
+    # a: lengths 2, 11, 3 -> winner "hello there", loser "hi"; b: 3, 4, 4 -> (0 v 1) 1, then (1 v 2) tie keeps 1;
+    # loser: (0 v 1) 0, then 0 v 2 -> 0; c: a tie everywhere -> 0 is both ends: no pair
+    assert [(r["best_index"], r["best_response"], r["selection"]) for r in rows] == [
+        (1, "hello there", "knockout"), (1, "pear", "knockout"), (0, "same", "knockout")]
+    assert "rewards" not in rows[0]  # a pairwise model gives no reward per response
+    out = read_jsonl(pairs)
+    assert [(p["id"], p["chosen"][-1]["content"], p["rejected"][-1]["content"], p["p_chosen_better"]) for p in out] == [
+        ("a", "hello there", "hi", 1.0), ("b", "pear", "fig", 1.0)]
+    assert (report.pairs, report.rows_without_pair) == (2, 1)
+    assert [p.chosen for p in read_pairs(str(pairs), on_invalid="error")[0]] == ["hello there", "pear"]
+
+
+def test_a_preference_cycle_gives_a_winner_but_no_pair(tmp_path):
+    beats = {("paper", "rock"), ("scissors", "paper"), ("rock", "scissors")}
+    judge = StrengthJudge(lambda a, b: float((a, b) in beats))
+    src = write_jsonl(tmp_path / "samples.jsonl", [{"prompt": "play", "responses": ["rock", "paper", "scissors"]}])
+    best, pairs = tmp_path / "best.jsonl", tmp_path / "pairs.jsonl"
+    # winners: (rock v paper) -> paper, (paper v scissors) -> scissors;
+    # losers: rock, then (rock v scissors): rock wins, so scissors goes on as the loser: both ends are scissors
+    report = label_file(judge, str(src), str(best), str(pairs))
+    assert read_jsonl(best)[0]["best_response"] == "scissors" and read_jsonl(pairs) == []
+    assert report.rows_without_pair == 1
+    # all_pairs: each of the three matches is decisive, so each gives a pair, in the model's direction
+    label_file(judge, str(src), str(best), str(pairs), mode="all_pairs")
+    assert sorted((p["chosen"][-1]["content"], p["rejected"][-1]["content"]) for p in read_jsonl(pairs)) == sorted(beats)
+    assert read_jsonl(best)[0]["best_index"] == 2  # the same knockout winner in both modes
+
+
+def test_pairwise_margin_applies_to_the_probability_gap(tmp_path):
+    judge = StrengthJudge(lambda a, b: 0.5 + 0.0625 * (len(a) - len(b)))  # sixteenths: exact in binary
+    src = write_jsonl(tmp_path / "samples.jsonl", [{"prompt": "x", "responses": ["abc", "a", "abcdefg"]}])
+    pairs = tmp_path / "pairs.jsonl"
+    # winner "abcdefg", loser "a": p = 0.5 + 0.0625 * 6 = 0.875, gap 2p - 1 = 0.75
+    label_file(judge, str(src), None, str(pairs), margin=0.7)
+    assert [p["p_chosen_better"] for p in read_jsonl(pairs)] == [0.875]
+    label_file(judge, str(src), None, str(pairs), margin=0.75)
+    assert read_jsonl(pairs) == []  # 0.75 is not > 0.75
+    # all_pairs: gaps 2 * 0.0625 * |length difference|: 0.25 (abc, a), 0.5 (abcdefg, abc), 0.75 (abcdefg, a)
+    label_file(judge, str(src), None, str(pairs), mode="all_pairs", margin=0.3)
+    assert [(p["chosen"][-1]["content"], p["rejected"][-1]["content"], p["p_chosen_better"])
+            for p in read_jsonl(pairs)] == [("abcdefg", "abc", 0.75), ("abcdefg", "a", 0.875)]
+
+
+def test_trained_pairwise_model_labels_with_its_own_tournament(tmp_path, trained_pairwise):
+    from rewardlab.kinds import load_scorer
+
+    _, result = trained_pairwise
+    judge = load_scorer(str(result.output_dir), device="cpu")
+    rows = [{"prompt": f"Tell me about {t}.", "responses": [f"NO {t.upper()}!!", f"Happy to help! Here is a note on "
+                                                          f"{t}: it is interesting.", "IDK", f"Sure, {t} is fun."]}
+            for t in ("tea", "rain", "chess")]
+    src = write_jsonl(tmp_path / "samples.jsonl", rows)
+    best, pairs = tmp_path / "best.jsonl", tmp_path / "pairs.jsonl"
+    label_file(judge, str(src), str(best), str(pairs), chunk_rows=2)  # two rows' brackets per batch, then one
+    out = {p["chosen"][0]["content"]: p for p in read_jsonl(pairs)}
+    for row, got in zip(rows, read_jsonl(best)):
+        ctx, responses = [{"role": "user", "content": row["prompt"]}], row["responses"]
+        assert got["best_index"] == judge.best_of_n(ctx, responses)  # the kind's own knockout, one group alone
+        pair = out[row["prompt"]]
+        assert pair["chosen"][-1]["content"] == responses[got["best_index"]]
+        (p,) = judge.compare([(ctx, pair["chosen"][-1]["content"], pair["rejected"][-1]["content"])])
+        assert pair["p_chosen_better"] == pytest.approx(p, abs=1e-6) and p > 0.5
+    assert len(out) == 3
+
+
+def test_label_command_loads_every_kind(tmp_path, trained_regression, trained_pairwise, capsys):
+    from rewardlab.kinds import load_scorer
+
+    src = write_jsonl(tmp_path / "samples.jsonl", ROWS[:2])
+    best, pairs = tmp_path / "best.jsonl", tmp_path / "pairs.jsonl"
+    regression_dir, pairwise_dir = str(trained_regression[1].output_dir), str(trained_pairwise[1].output_dir)
+    assert label_command(regression_dir, str(src), str(best), str(pairs), device="cpu") == 0
+    assert "labelled 2 of 2 prompts" in capsys.readouterr().err
+    scorer = load_scorer(regression_dir, device="cpu")
+    ctx = [{"role": "user", "content": ROWS[0]["prompt"]}]
+    expected = scorer.score([[*ctx, {"role": "assistant", "content": r}] for r in ROWS[0]["responses"]])
+    assert read_jsonl(best)[0]["rewards"] == pytest.approx(expected, abs=1e-5)  # the weighted combination
+    assert label_command(pairwise_dir, str(src), str(best), str(pairs), device="cpu") == 0
+    assert [r["selection"] for r in read_jsonl(best)] == ["knockout", "knockout"]
+    with pytest.raises(ValueError, match="loads in float32"):
+        label_command(pairwise_dir, str(src), str(best), dtype="bfloat16")

@@ -71,3 +71,73 @@ def test_score_file_writes_rewards_and_names_bad_rows(scorer, tmp_path):
     src.write_text(json.dumps(rows[0]) + "\n" + json.dumps({"messages": [{"role": "bot", "content": "x"}]}) + "\n")
     with pytest.raises(DataError, match=r"in.jsonl:2: bad roles in field 'messages\[0\].role'"):
         score_file(scorer, str(src), str(out))
+
+
+def write_rows(path, rows):
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+KIND_ROWS = [{"prompt": "Tell me about tea.", "response": "Happy to help! Tea is nice.", "id": 1},
+             {"messages": [{"role": "user", "content": "Tell me about rain."}, {"role": "assistant", "content": "NO!!"}]}]
+KIND_CONVS = [[{"role": "user", "content": "Tell me about tea."},
+               {"role": "assistant", "content": "Happy to help! Tea is nice."}], KIND_ROWS[1]["messages"]]
+
+
+def test_score_file_on_a_regression_folder_adds_the_attribute_scores(trained_regression, tmp_path):
+    from rewardlab.kinds import load_judge, load_scorer
+
+    cfg, result = trained_regression
+    scorer = load_scorer(str(result.output_dir), device="cpu")
+    out = tmp_path / "out.jsonl"
+    assert score_file(scorer, str(write_rows(tmp_path / "in.jsonl", KIND_ROWS)), str(out)) == 2
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    judge = load_judge(result.output_dir, device="cpu")  # the kind's own API, loaded independently
+    assert got[0]["id"] == 1 and [list(g["scores"]) for g in got] == [list(cfg.attributes)] * 2
+    for row, attrs, reward in zip(got, judge.score_attributes(KIND_CONVS), judge.score(KIND_CONVS)):
+        assert row["scores"] == pytest.approx(attrs, abs=1e-6) and row["reward"] == pytest.approx(reward, abs=1e-6)
+        # reward = 1 * helpfulness + 0.5 * correctness - 0.25 * verbosity (the folder's weights)
+        s = row["scores"]
+        assert row["reward"] == pytest.approx(s["helpfulness"] + 0.5 * s["correctness"] - 0.25 * s["verbosity"])
+    assert got[0]["scores"] != got[1]["scores"]
+
+
+def test_score_file_on_a_multi_objective_folder_adds_objectives_and_gates(trained_multi_objective, tmp_path):
+    from rewardlab.kinds import load_judge, load_scorer
+
+    cfg, result = trained_multi_objective
+    out = tmp_path / "out.jsonl"
+    score_file(load_scorer(str(result.output_dir), device="cpu"), str(write_rows(tmp_path / "in.jsonl", KIND_ROWS)),
+               str(out))
+    got = [json.loads(line) for line in out.read_text().splitlines()]
+    details = load_judge(result.output_dir, device="cpu").score_details(KIND_CONVS)
+    for row, d in zip(got, details):
+        assert row["reward"] == pytest.approx(d["score"], abs=1e-6)
+        for key in ("scores", "corrected", "gates"):
+            assert list(row[key]) == list(cfg.objectives) and row[key] == pytest.approx(d[key], abs=1e-6)
+        assert row["reward"] == pytest.approx(sum(row["gates"][o] * row["corrected"][o] for o in cfg.objectives),
+                                              abs=1e-5)
+
+
+def test_scoring_with_a_pairwise_model_is_a_clear_error(trained_pairwise, tmp_path, capsys):
+    from rewardlab.cli import main
+    from rewardlab.kinds import load_scorer
+
+    folder = str(trained_pairwise[1].output_dir)
+    src = write_rows(tmp_path / "in.jsonl", KIND_ROWS)
+    with pytest.raises(ValueError, match="pairwise preference model.*rewardlab label"):
+        score_file(load_scorer(folder, device="cpu"), str(src), str(tmp_path / "out.jsonl"))
+    assert main(["score", folder, str(src), "-o", str(tmp_path / "out.jsonl")]) == 2
+    err = capsys.readouterr().err
+    assert "gives no reward to a single response" in err and "/compare" in err
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def test_score_command_on_a_kind_folder(trained_regression, tmp_path, capsys):
+    from rewardlab.cli import main
+
+    out = tmp_path / "out.jsonl"
+    assert main(["score", str(trained_regression[1].output_dir), str(write_rows(tmp_path / "in.jsonl", KIND_ROWS)),
+                 "-o", str(out), "--device", "cpu"]) == 0
+    assert "scored 2 conversations" in capsys.readouterr().err
+    assert all(set(json.loads(line)) >= {"reward", "scores"} for line in out.read_text().splitlines())

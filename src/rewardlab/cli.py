@@ -43,6 +43,8 @@ def _config_help(cls: type) -> str:
     return "\n".join(lines)
 
 
+MAX_LENGTH_HELP = ("tokens per conversation, longer ones truncated from the left (default: the model's own: a kind "
+                   "folder's training max_length, else 4096)")
 KIND_TRAINERS = {
     "pairwise": ("rewardlab.kinds.pairwise", "PairwiseConfig", "train_pairwise"),
     "regression": ("rewardlab.kinds.regression", "RegressionConfig", "train_regression"),
@@ -63,7 +65,8 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
         module = importlib.import_module(module_name)
         cfg = load_config(getattr(module, config_name), args.recipe, overrides)
         result = getattr(module, train_name)(cfg)
-        print(f"{kind} model: {result.output_dir}  (score / eval / label load it by its rewardlab_kind.json)")
+        verbs = "eval / serve / label" if kind == "pairwise" else "eval / score / serve / label"
+        print(f"{kind} model: {result.output_dir}  ({verbs} load it by its rewardlab_kind.json)")
         return 0
     if kind != "bradley_terry":
         raise ValueError(f"--kind must be bradley_terry, {', '.join(KIND_TRAINERS)}; got {kind!r}")
@@ -105,15 +108,10 @@ def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_score(args: argparse.Namespace, extra: list[str]) -> int:
-    from rewardlab.scoring import RewardScorer, score_file
+    from rewardlab.scoring import score_command
 
-    scorer = RewardScorer.from_pretrained(args.model, device=args.device, batch_size=args.batch_size,
-                                          max_length=args.max_length, show_progress=True)
-    n = score_file(scorer, args.input, args.output)
-    print(f"scored {n} conversations -> {args.output or 'stdout'}"
-          + (f" ({scorer.truncated} truncated to {args.max_length} tokens)" if scorer.truncated else ""),
-          file=sys.stderr)
-    return 0
+    return score_command(args.model, args.input, args.output, device=args.device, batch_size=args.batch_size,
+                         max_length=args.max_length)
 
 
 def cmd_data_build(args: argparse.Namespace, extra: list[str]) -> int:
@@ -187,17 +185,18 @@ def build_parser() -> argparse.ArgumentParser:
                        epilog=_config_help(TrainConfig), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.set_defaults(func=cmd_quickstart)
 
-    p = sub.add_parser("score", help="score conversations in a JSONL file")
-    p.add_argument("model", help="reward model folder or hub id")
+    p = sub.add_parser("score", help="score conversations in a JSONL file (any kind but pairwise)")
+    p.add_argument("model", help="reward model folder (any kind but pairwise) or hub id")
     p.add_argument("input", help="JSONL: rows with 'messages' (a conversation) or 'prompt' + 'response'")
-    p.add_argument("-o", "--output", help="output JSONL (default: stdout); each row gains 'reward'")
+    p.add_argument("-o", "--output", help="output JSONL (default: stdout); each row gains 'reward' (and 'scores', "
+                                          "per attribute / objective, from regression and multi-objective models)")
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-length", type=int, default=4096)
+    p.add_argument("--max-length", type=int, default=None, help=MAX_LENGTH_HELP)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("eval", help="RewardBench v1/v2 or held-out pairs accuracy, with 95%% bootstrap intervals")
-    p.add_argument("model", help="reward model folder or hub id")
+    p.add_argument("model", help="reward model folder of any kind, or hub id")
     p.add_argument("--benchmark", choices=["rewardbench", "rewardbench2", "pairs"], default="rewardbench")
     p.add_argument("--data", help="local file/folder in the benchmark's schema (default: the hub dataset); "
                                   "required for --benchmark pairs")
@@ -216,32 +215,34 @@ def build_parser() -> argparse.ArgumentParser:
 
     from rewardlab.serving.config import ServeConfig
 
-    p = sub.add_parser("serve", help="HTTP server: POST /v1/score, POST /get_reward (OpenRLHF), GET /health, /metrics",
+    p = sub.add_parser("serve", help="HTTP server: POST /v1/score, /get_reward (OpenRLHF), /compare; GET /health",
                        epilog=_config_help(ServeConfig), formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("model", help="reward model folder or hub id")
+    p.add_argument("model", help="reward model folder of any kind, or hub id")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: loopback only)")
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--api-key", default=None, help="require this key (default: $REWARDLAB_API_KEY if set)")
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None, choices=[None, "float32", "bfloat16", "float16"])
-    p.add_argument("--max-length", type=int, default=4096)
+    p.add_argument("--max-length", type=int, default=None, help=MAX_LENGTH_HELP)
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("label", help="best-of-n choice and chosen/rejected pairs for rejection sampling / iterative DPO")
-    p.add_argument("model", help="reward model folder or hub id")
+    p.add_argument("model", help="reward model folder of any kind, or hub id")
     p.add_argument("input", help='JSONL rows {"prompt": str or messages, "responses": [str, ...]}')
-    p.add_argument("--out-best", help="JSONL of best-of-n choices (rows gain rewards, best_index, best_response)")
+    p.add_argument("--out-best", help="JSONL of best-of-n choices (rows gain best_index, best_response and the "
+                                      "rewards; pairwise models: the knockout winner)")
     p.add_argument("--out-pairs", help="JSONL of chosen/rejected pairs in the training format, rewards kept")
     p.add_argument("--mode", choices=["best_worst", "all_pairs"], default="best_worst")
-    p.add_argument("--margin", type=float, default=0.0, help="all_pairs: keep pairs whose reward gap exceeds this")
+    p.add_argument("--margin", type=float, default=0.0, help="keep pairs whose reward gap exceeds this (pairwise "
+                                                             "models: P(chosen better) - P(rejected better))")
     p.add_argument("--pair-format", choices=["trl", "record"], default="trl")
     p.add_argument("--on-invalid", choices=["error", "drop"], default="error")
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None, choices=[None, "float32", "bfloat16", "float16"])
     p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-length", type=int, default=4096)
+    p.add_argument("--max-length", type=int, default=None, help=MAX_LENGTH_HELP)
     p.add_argument("--trust-remote-code", action="store_true")
     p.set_defaults(func=cmd_label)
 

@@ -4,6 +4,9 @@ This closes the iterative-DPO / reward-model loop: a policy samples N responses 
 scores them, and the output files feed the next round directly (pairs in `PreferencePair` record or TRL form,
 with both rewards kept so a later step can filter or weight by the gap).
 
+Any model kind labels: a reward model (Bradley-Terry, regression, multi-objective) by its reward per response;
+a pairwise preference model by knockout tournaments (`knockout_labels`), since it only compares responses.
+
 Input rows: ``{"prompt": str | messages, "responses": [str, ...], ...any other fields}``; other fields are
 copied to every output row. Invalid rows stop the run with ``file:line: reason in field 'x'``
 (``on_invalid="error"``) or are counted and reported (``"drop"``).
@@ -85,6 +88,62 @@ def parse_label_row(row: Any) -> tuple[list[dict[str, str]], list[str]]:
 
 
 @dataclasses.dataclass
+class RowLabels:
+    """One prompt's labels: the best-of-n index and (chosen, rejected, fields) index pairs, and the fields that
+    the best-of-n row and each pair record gain (rewards, or a pairwise model's probabilities)."""
+
+    best: int
+    best_fields: dict[str, Any]
+    pairs: list[tuple[int, int, dict[str, Any]]]
+
+
+Groups = Sequence[tuple[list[dict[str, str]], list[str]]]
+
+
+def reward_labels(scorer: Any, groups: Groups, mode: str, margin: float) -> list[RowLabels]:
+    """Labels from one number per response (`rank_responses`): best = the highest (the first of a tie), pairs by
+    `preference_pairs`."""
+    out = []
+    for scores in scorer.rank_responses(groups):
+        scores = [float(s) for s in scores]
+        best = max(range(len(scores)), key=lambda i: (scores[i], -i))
+        out.append(RowLabels(best, {"rewards": scores, "best_reward": scores[best]},
+                             [(c, r, {"chosen_reward": scores[c], "rejected_reward": scores[r]})
+                              for c, r in preference_pairs(scores, mode, margin)]))
+    return out
+
+
+def knockout_labels(judge: Any, groups: Groups, mode: str, margin: float) -> list[RowLabels]:
+    """Labels from a pairwise preference model (`PairwiseJudge`): best = the knockout winner in both modes.
+
+    best_worst: the pair (knockout winner, knockout loser), kept when their direct comparison agrees by more than
+    the margin; all_pairs: every pair of responses compared, each kept in the direction the model prefers. Either
+    way a pair needs ``P(chosen better) - P(rejected better) = 2p - 1 > margin`` (so a tie, p = 0.5, never
+    becomes a pair), and records p as ``p_chosen_better``.
+    """
+    from rewardlab.kinds.pairwise import knockout_winners
+
+    pairs: list[list[tuple[int, int, dict[str, Any]]]] = [[] for _ in groups]
+    if mode == "all_pairs":
+        matrices = judge.win_matrices(groups)  # every match already played: the knockout just reads them
+        winners = knockout_winners([len(r) for _, r in groups],
+                                   lambda matches: [float(matrices[g][a, b]) for g, a, b in matches])
+        for g, m in enumerate(matrices):
+            n = m.shape[0]
+            pairs[g] = [(i, j, {"p_chosen_better": float(m[i, j])}) for i in range(n) for j in range(n)
+                        if 2 * float(m[i, j]) - 1 > margin and i != j]
+    else:
+        ends = judge.best_and_worst(groups)
+        winners = [w for w, _ in ends]
+        decided = [(g, w, lo) for g, (w, lo) in enumerate(ends) if w != lo]  # w == lo: a single or all-tied group
+        probs = judge.compare([(groups[g][0], groups[g][1][w], groups[g][1][lo]) for g, w, lo in decided])
+        for (g, w, lo), p in zip(decided, probs):
+            if 2 * p - 1 > margin:
+                pairs[g].append((w, lo, {"p_chosen_better": p}))
+    return [RowLabels(w, {"selection": "knockout"}, row_pairs) for w, row_pairs in zip(winners, pairs)]
+
+
+@dataclasses.dataclass
 class LabelReport:
     """What a labelling run read, dropped and wrote."""
 
@@ -104,10 +163,9 @@ class LabelReport:
         return "\n".join(lines)
 
 
-def _pair_record(pair: Any, chosen_reward: float, rejected_reward: float, extras: dict[str, Any],
-                 pair_format: str) -> dict[str, Any]:
+def _pair_record(pair: Any, fields: dict[str, Any], extras: dict[str, Any], pair_format: str) -> dict[str, Any]:
     record = pair.to_trl_record() if pair_format == "trl" else pair.to_record()
-    return {**extras, **record, "chosen_reward": chosen_reward, "rejected_reward": rejected_reward}
+    return {**extras, **record, **fields}
 
 
 def label_file(scorer: Any, input_path: str, out_best: str | None = None, out_pairs: str | None = None,
@@ -115,9 +173,10 @@ def label_file(scorer: Any, input_path: str, out_best: str | None = None, out_pa
                chunk_rows: int = 256) -> LabelReport:
     """Score every candidate of `input_path` with `scorer` (any `RewardJudge`) and write the outputs atomically.
 
-    out_best rows: the input row plus ``rewards``, ``best_index``, ``best_response``, ``best_reward``.
-    out_pairs rows: ``PreferencePair.to_trl_record()`` (or ``to_record()``) plus ``chosen_reward``,
-    ``rejected_reward`` and the input row's other fields. Rows are scored `chunk_rows` at a time.
+    out_best rows: the input row plus ``best_index``, ``best_response``, ``rewards``, ``best_reward`` (a pairwise
+    model: ``selection: "knockout"`` instead of the rewards). out_pairs rows: ``PreferencePair.to_trl_record()``
+    (or ``to_record()``) plus ``chosen_reward`` and ``rejected_reward`` (a pairwise model: ``p_chosen_better``)
+    and the input row's other fields. Rows are scored `chunk_rows` at a time.
     """
     from rewardlab.data.readers import iter_rows
     from rewardlab.io_utils import atomic_write_text
@@ -135,22 +194,21 @@ def label_file(scorer: Any, input_path: str, out_best: str | None = None, out_pa
     pair_lines: list[str] = []
     chunk: list[tuple[dict[str, Any], list[dict[str, str]], list[str]]] = []
 
+    labeller = knockout_labels if getattr(scorer, "kind", None) == "pairwise" else reward_labels
+
     def flush() -> None:
-        rewards = scorer.rank_responses([(ctx, responses) for _, ctx, responses in chunk])
-        for (row, ctx, responses), scores in zip(chunk, rewards):
-            scores = [float(s) for s in scores]
-            best = max(range(len(scores)), key=lambda i: (scores[i], -i))
-            best_lines.append(json.dumps({**row, "rewards": scores, "best_index": best,
-                                          "best_response": responses[best], "best_reward": scores[best]},
-                                         ensure_ascii=False))
+        labels = labeller(scorer, [(ctx, responses) for _, ctx, responses in chunk], mode, margin)
+        for (row, ctx, responses), row_labels in zip(chunk, labels):
+            best = row_labels.best
+            best_lines.append(json.dumps({**row, "best_index": best, "best_response": responses[best],
+                                          **row_labels.best_fields}, ensure_ascii=False))
             extras = {k: v for k, v in row.items() if k not in INPUT_FIELDS}
             made = 0
-            for c, r in preference_pairs(scores, mode, margin):
+            for c, r, fields in row_labels.pairs:
                 if responses[c] == responses[r]:  # duplicate samples: scores differ only by float noise
                     continue
                 pair = make_pair(ctx, responses[c], responses[r], None, source)
-                pair_lines.append(json.dumps(_pair_record(pair, scores[c], scores[r], extras, pair_format),
-                                             ensure_ascii=False))
+                pair_lines.append(json.dumps(_pair_record(pair, fields, extras, pair_format), ensure_ascii=False))
                 made += 1
             report.pairs += made
             report.rows_without_pair += made == 0
@@ -182,20 +240,19 @@ def label_file(scorer: Any, input_path: str, out_best: str | None = None, out_pa
 def label_command(model: str, input: str, out_best: str | None = None, out_pairs: str | None = None,
                   mode: str = "best_worst", margin: float = 0.0, pair_format: str = "trl",
                   on_invalid: str = "error", device: str | None = None, dtype: str | None = None,
-                  batch_size: int = 16, max_length: int = 4096, trust_remote_code: bool = False) -> int:
-    """Load `model` as a `RewardScorer`, label `input`, print a summary. Returns the exit code."""
-    from rewardlab.scoring import RewardScorer
+                  batch_size: int = 16, max_length: int | None = None, trust_remote_code: bool = False) -> int:
+    """Load `model` (any kind, `load_scorer`), label `input`, print a summary. Returns the exit code."""
+    from rewardlab.kinds import load_scorer
 
     if out_best is None and out_pairs is None:
         raise ValueError("nothing to write: pass --out-best, --out-pairs or both")
-    scorer = RewardScorer.from_pretrained(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-                                          batch_size=batch_size, max_length=max_length, show_progress=True)
+    scorer = load_scorer(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+                         batch_size=batch_size, max_length=max_length, show_progress=True)
     report = label_file(scorer, input, out_best, out_pairs, mode=mode, margin=margin, pair_format=pair_format,
                         on_invalid=on_invalid)
     print(report.summary(), file=sys.stderr)
     if scorer.truncated:
-        print(f"{scorer.truncated} conversations were truncated from the left to {max_length} tokens",
-              file=sys.stderr)
+        print(f"{scorer.truncated} inputs were truncated from the left to the model's max_length", file=sys.stderr)
     for label, path in (("best-of-n", out_best), ("pairs", out_pairs)):
         if path:
             print(f"{label}: {path}", file=sys.stderr)

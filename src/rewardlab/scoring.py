@@ -43,6 +43,8 @@ class RewardScorer:
     tokens. Scores are returned in input order and do not depend on the batching.
     """
 
+    kind = "bradley_terry"
+
     def __init__(
         self,
         model: Any,
@@ -171,8 +173,22 @@ def conversation_from_row(row: Any, where: str) -> list[Message]:
         raise DataError(f"{where}: {e}") from None
 
 
-def score_file(scorer: RewardScorer, input_path: str, output_path: str | None = None) -> int:
-    """Score every row of a JSONL file; write rows with a ``reward`` field (atomically) or to stdout."""
+def reward_fields(scorer: Any, conversations: Sequence[Sequence[Message]]) -> list[dict[str, Any]]:
+    """What scoring adds to each conversation's row: ``reward``, plus the per-attribute (regression) or
+    per-objective (multi-objective: ``scores``, ``corrected``, ``gates``) details of scorers that have them."""
+    from rewardlab.kinds import PAIRWISE_NO_REWARD
+
+    if getattr(scorer, "kind", None) == "pairwise":
+        raise ValueError(PAIRWISE_NO_REWARD)
+    if hasattr(scorer, "score_details"):
+        return [{"reward": d["score"], **{k: v for k, v in d.items() if k != "score"}}
+                for d in scorer.score_details(conversations)]
+    return [{"reward": r} for r in scorer.score(conversations)]
+
+
+def score_file(scorer: Any, input_path: str, output_path: str | None = None) -> int:
+    """Score every row of a JSONL file with any scorer but the pairwise kind's; write each row with its
+    `reward_fields` (atomically) or to stdout. Returns the number of rows."""
     import json
     import sys
 
@@ -185,8 +201,8 @@ def score_file(scorer: RewardScorer, input_path: str, output_path: str | None = 
             raise DataError(f"{where}: {row}")
         conversations.append(conversation_from_row(row, where))
         rows.append(row if isinstance(row, dict) else {"messages": row})
-    rewards = scorer.score(conversations)
-    lines = "".join(json.dumps({**row, "reward": r}, ensure_ascii=False) + "\n" for row, r in zip(rows, rewards))
+    fields = reward_fields(scorer, conversations)
+    lines = "".join(json.dumps({**row, **f}, ensure_ascii=False) + "\n" for row, f in zip(rows, fields))
     if output_path:
         from rewardlab.io_utils import atomic_write_text
 
@@ -194,3 +210,19 @@ def score_file(scorer: RewardScorer, input_path: str, output_path: str | None = 
     else:
         sys.stdout.write(lines)
     return len(rows)
+
+
+def score_command(model: str, input_path: str, output_path: str | None = None, device: str | None = None,
+                  batch_size: int = 16, max_length: int | None = None) -> int:
+    """`rewardlab score`: load `model` (a Bradley-Terry model or a kind folder), score the file, report on stderr."""
+    import sys
+
+    from rewardlab.kinds import PAIRWISE_NO_REWARD, load_scorer, saved_kind
+
+    if saved_kind(model) == "pairwise":  # before loading the model: the answer does not depend on it
+        raise ValueError(f"{model}: {PAIRWISE_NO_REWARD}")
+    scorer = load_scorer(model, device=device, batch_size=batch_size, max_length=max_length, show_progress=True)
+    n = score_file(scorer, input_path, output_path)
+    print(f"scored {n} conversations -> {output_path or 'stdout'}"
+          + (f" ({scorer.truncated} truncated from the left)" if scorer.truncated else ""), file=sys.stderr)
+    return 0

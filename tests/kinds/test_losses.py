@@ -17,6 +17,7 @@ from rewardlab.kinds.pairwise import (
     average_orderings,
     first_better_probability,
     knockout_winner,
+    knockout_winners,
     round_robin_scores,
     training_examples,
 )
@@ -153,3 +154,19 @@ def test_gated_score():
     r = torch.tensor([[4.0, -4.0], [2.0, 100.0]])
     # 0.25*4 - 0.75*4 = -2; 1*2 + 0*100 = 2
     assert gated_score(g, r).tolist() == [-2.0, 2.0]
+
+
+def test_knockout_winners_plays_every_groups_round_together():
+    strength = [[3.0, 9.0, 1.0], [5.0, 2.0], [4.0]]
+    played = []
+
+    def play(matches):
+        played.append(matches)
+        return [float(strength[g][a] > strength[g][b]) for g, a, b in matches]
+
+    # group 0: (0 v 1) -> 1, 2 bye; then (1 v 2) -> 1. group 1: (0 v 1) -> 0. group 2: no match.
+    assert knockout_winners([3, 2, 1], play) == [1, 0, 0]
+    assert played == [[(0, 0, 1), (1, 0, 1)], [(0, 1, 2)]]
+    with pytest.raises(ValueError, match="at least one entrant"):
+        knockout_winners([2, 0], play)
+

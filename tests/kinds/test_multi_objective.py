@@ -10,19 +10,13 @@ from rewardlab.kinds.multi_objective import (
     HEAD_FILE,
     MultiObjectiveConfig,
     MultiObjectiveScorer,
-    train_multi_objective,
 )
 from rewardlab.scoring import RewardJudge
-from tests.kinds.helpsteer_fixture import write_helpsteer_jsonl
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_model_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("multi_objective")
-    data = write_helpsteer_jsonl(root / "helpsteer.jsonl", num_prompts=60)
-    cfg = MultiObjectiveConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(root / "model"),
-                               max_length=128, gate_steps=150, gate_lr=3e-3, seed=1)
-    return cfg, train_multi_objective(cfg, quiet=True, device="cpu")
+def trained(trained_multi_objective):
+    return trained_multi_objective
 
 
 def test_ridge_learns_and_gate_loss_falls(trained):
@@ -62,7 +56,7 @@ def test_folder_round_trip_gives_identical_scores(trained):
             for r in ("Happy to help! Tea is nice.", "NO!!")]
     assert loaded.score(conv) == in_memory.score(conv)
     details = loaded.score_details(conv)
-    assert set(details[0]["objectives"]) == set(cfg.objectives)
+    assert set(details[0]["scores"]) == set(cfg.objectives)
     assert sum(details[0]["gates"].values()) == pytest.approx(1.0)
     assert details[0]["score"] == pytest.approx(sum(details[0]["gates"][o] * details[0]["corrected"][o]
                                                     for o in cfg.objectives), abs=1e-5)

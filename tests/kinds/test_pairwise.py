@@ -3,22 +3,15 @@
 import pytest
 
 from rewardlab.kinds import load_judge, read_kind_file, saved_kind
-from rewardlab.kinds.pairwise import PairwiseConfig, PairwiseJudge, train_pairwise
+from rewardlab.kinds.pairwise import PairwiseConfig, PairwiseJudge
 from rewardlab.scoring import RewardJudge
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_model_dir, tmp_path_factory):
-    from rewardlab.data.readers import write_pairs_jsonl
+def trained(trained_pairwise):
     from tests.conftest import synthetic_pairs
 
-    root = tmp_path_factory.mktemp("pairwise")
-    write_pairs_jsonl(synthetic_pairs(40), root / "train.jsonl")
-    write_pairs_jsonl(synthetic_pairs(16, seed=1), root / "eval.jsonl")
-    cfg = PairwiseConfig(model=str(tiny_model_dir), data=str(root / "train.jsonl"), eval_data=str(root / "eval.jsonl"),
-                         output_dir=str(root / "model"), max_length=256, learning_rate=5e-3, batch_size=16,
-                         micro_batch_size=16, num_epochs=2, warmup_ratio=0.0, orderings="both", seed=3)
-    return cfg, train_pairwise(cfg, quiet=True, device="cpu"), synthetic_pairs(16, seed=1)
+    return (*trained_pairwise, synthetic_pairs(16, seed=1))
 
 
 def test_loss_falls_and_held_out_accuracy_beats_untrained(trained):

@@ -10,22 +10,15 @@ from rewardlab.kinds.regression import (
     RegressionConfig,
     RegressionScorer,
     read_attribute_rows,
-    train_regression,
 )
 from rewardlab.scoring import RewardJudge
+from tests.conftest import REGRESSION_WEIGHTS as WEIGHTS
 from tests.kinds.helpsteer_fixture import write_helpsteer_jsonl
-
-WEIGHTS = (1.0, 0.5, 0.0, 0.0, -0.25)
 
 
 @pytest.fixture(scope="module")
-def trained(tiny_model_dir, tmp_path_factory):
-    root = tmp_path_factory.mktemp("regression")
-    data = write_helpsteer_jsonl(root / "helpsteer.jsonl", num_prompts=40)
-    cfg = RegressionConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(root / "model"), max_length=128,
-                           learning_rate=1e-2, batch_size=16, micro_batch_size=16, num_epochs=4, warmup_ratio=0.0,
-                           eval_fraction=0.25, weights=WEIGHTS, seed=5)
-    return cfg, train_regression(cfg, quiet=True, device="cpu")
+def trained(trained_regression):
+    return trained_regression
 
 
 def test_helpsteer_rows_read_with_missing_labels(tmp_path):

@@ -17,6 +17,9 @@ from typing import Any
 
 KIND_FILE = "rewardlab_kind.json"
 KINDS = ("bradley_terry", "pairwise", "regression", "multi_objective")
+PAIRWISE_NO_REWARD = ("this is a pairwise preference model: it compares two responses to a prompt and gives no "
+                      "reward to a single response. Compare responses instead: `rewardlab label` (best-of-n by "
+                      "knockout, chosen/rejected pairs), `rewardlab eval`, or POST /compare on `rewardlab serve`")
 
 
 def write_kind_file(folder: str | Path, kind: str, config: dict[str, Any], **extra: Any) -> None:
@@ -97,3 +100,31 @@ def load_judge(folder: str | Path, device: str | None = None, **kwargs: Any) -> 
     from rewardlab.scoring import RewardScorer
 
     return RewardScorer.from_pretrained(str(folder), device=device, **kwargs)
+
+
+def load_scorer(model: str, device: str | None = None, max_length: int | None = None, batch_size: int = 16,
+                dtype: str | None = None, trust_remote_code: bool = False, max_tokens_per_batch: int | None = None,
+                show_progress: bool = False) -> Any:
+    """What `score`, `serve` and `label` load: a `RewardScorer` for a Bradley-Terry folder or hub id, else the
+    folder's kind (`load_judge`).
+
+    `max_length` None means the model's own: the kind's training max_length, or 4096 for Bradley-Terry.
+    Kind folders load in float32 (another `dtype` is an error); `trust_remote_code` does not apply to them (they
+    hold standard architectures), and of the batching options they take `batch_size` (regression also
+    `max_tokens_per_batch` and `show_progress`).
+    """
+    kind = saved_kind(model)
+    options: dict[str, Any] = {"batch_size": batch_size}
+    if max_length is not None:
+        options["max_length"] = max_length
+    if kind == "bradley_terry":
+        from rewardlab.scoring import RewardScorer
+
+        return RewardScorer.from_pretrained(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
+                                            max_tokens_per_batch=max_tokens_per_batch, show_progress=show_progress,
+                                            **options)
+    if dtype not in (None, "float32"):
+        raise ValueError(f"{model} is a {kind} model folder, which loads in float32; drop --dtype {dtype}")
+    if kind == "regression":
+        options.update(max_tokens_per_batch=max_tokens_per_batch, show_progress=show_progress)
+    return load_judge(model, device=device, **options)

@@ -140,14 +140,21 @@ class LastTokenEmbedder:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.truncated = 0
 
-    def embed(self, conversations: Sequence[Sequence[Message]]) -> torch.Tensor:
-        from rewardlab.training.forward import pad_batch
-
+    def encode(self, conversations: Sequence[Sequence[Message]]) -> list[list[int]]:
         encoded = []
         for conv in conversations:
             ids, cut = self.encoder.encode(conv)
             self.truncated += cut
             encoded.append(ids)
+        return encoded
+
+    def embed(self, conversations: Sequence[Sequence[Message]]) -> torch.Tensor:
+        return self.embed_ids(self.encode(conversations))
+
+    def embed_ids(self, encoded: Sequence[Sequence[int]]) -> torch.Tensor:
+        """Last-token hidden states [N, D] of already encoded conversations, batched longest first."""
+        from rewardlab.training.forward import pad_batch
+
         device = next(self.backbone.parameters()).device
         out = torch.zeros(len(encoded), self.backbone.config.hidden_size)
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
@@ -174,6 +181,8 @@ def load_backbone(name: str) -> tuple[Any, Any]:
 class MultiObjectiveScorer:
     """Per-objective scores, gating weights and the combined reward; a `RewardJudge` through the combination."""
 
+    kind = "multi_objective"
+
     def __init__(self, backbone: Any, tokenizer: Any, head: MultiObjectiveHead, objectives: Sequence[str],
                  max_length: int = 4096, batch_size: int = 16):
         self.embedder = LastTokenEmbedder(backbone, tokenizer, max_length, batch_size)
@@ -196,21 +205,42 @@ class MultiObjectiveScorer:
         kwargs.setdefault("max_length", record["config"]["max_length"])
         return cls(backbone.to(pick_device(device)), tokenizer, head, objectives, **kwargs)
 
-    def _forward(self, conversations: Sequence[Sequence[Message]]) -> dict[str, torch.Tensor]:
-        response = self.embedder.embed(conversations)
-        prompt = self.embedder.embed([list(c[:-1]) for c in conversations])
+    @property
+    def encoder(self) -> Any:
+        """The `ConversationEncoder` (chat template, BOS rule, left truncation) of responses and prompts alike."""
+        return self.embedder.encoder
+
+    @property
+    def truncated(self) -> int:
+        return self.embedder.truncated
+
+    def _forward_ids(self, responses: Sequence[Sequence[int]], prompts: Sequence[Sequence[int]]
+                     ) -> dict[str, torch.Tensor]:
         device = self.head.ridge_weight.device
+        response, prompt = self.embedder.embed_ids(responses), self.embedder.embed_ids(prompts)
         with torch.inference_mode():
             return {k: v.cpu() for k, v in self.head(response.to(device), prompt.to(device)).items()}
 
-    def score_details(self, conversations: Sequence[Sequence[Message]]) -> list[dict[str, Any]]:
-        """Per conversation: raw and verbosity-corrected objective scores, gate weights and the combined score."""
-        out = self._forward(conversations)
-        names = self.objectives
-        return [{"objectives": dict(zip(names, out["raw"][i].tolist())),
+    def _forward(self, conversations: Sequence[Sequence[Message]]) -> dict[str, torch.Tensor]:
+        # the gate reads the prompt: every turn before the scored response
+        return self._forward_ids(self.embedder.encode(conversations),
+                                 self.embedder.encode([list(c[:-1]) for c in conversations]))
+
+    def details_ids(self, responses: Sequence[Sequence[int]], prompts: Sequence[Sequence[int]]
+                    ) -> list[dict[str, Any]]:
+        """`score_details` of encoded conversations (`responses`) and their encoded prompts (the gate's input)."""
+        if not responses:
+            return []
+        out, names = self._forward_ids(responses, prompts), self.objectives
+        return [{"score": float(out["score"][i]), "scores": dict(zip(names, out["raw"][i].tolist())),
                  "corrected": dict(zip(names, out["corrected"][i].tolist())),
-                 "gates": dict(zip(names, out["gates"][i].tolist())), "score": float(out["score"][i])}
-                for i in range(len(conversations))]
+                 "gates": dict(zip(names, out["gates"][i].tolist()))} for i in range(len(responses))]
+
+    def score_details(self, conversations: Sequence[Sequence[Message]]) -> list[dict[str, Any]]:
+        """Per conversation: the combined ``score``, the raw objective ``scores``, the verbosity-``corrected``
+        ones and the ``gates`` (weights of the corrected ones in the score)."""
+        return self.details_ids(self.embedder.encode(conversations),
+                                self.embedder.encode([list(c[:-1]) for c in conversations]))
 
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float]:
         return self._forward(conversations)["score"].tolist() if conversations else []

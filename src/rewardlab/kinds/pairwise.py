@@ -55,22 +55,30 @@ def round_robin_scores(win_prob: torch.Tensor) -> torch.Tensor:
     return (win_prob * off_diagonal).sum(1)
 
 
-def knockout_winner(n: int, play_round: Callable[[list[tuple[int, int]]], Sequence[float]]) -> int:
-    """Index of the knockout-tournament winner among `n` entrants.
+def knockout_winners(sizes: Sequence[int], play_round: Callable[[list[tuple[int, int, int]]], Sequence[float]]
+                     ) -> list[int]:
+    """Index of the knockout-tournament winner in each of several groups (``sizes[g]`` entrants in group g).
 
-    Each round pairs the survivors in order (1st v 2nd, 3rd v 4th, ...); an odd one out gets a bye.
-    `play_round(matches)` returns P(first beats second) per match; the first advances when p >= 0.5 (a tie
-    keeps the earlier entrant, so the result is deterministic). n - 1 matches in ceil(log2 n) rounds.
+    Each round pairs every group's survivors in order (1st v 2nd, 3rd v 4th, ...); an odd one out gets a bye.
+    `play_round(matches)` gets the round's matches of ALL groups as ``(group, a, b)`` and returns P(a beats b)
+    per match; a advances when p >= 0.5 (a tie keeps the earlier entrant, so the result is deterministic).
+    n - 1 matches per group in ceil(log2 n) rounds.
     """
-    if n < 1:
+    if any(n < 1 for n in sizes):
         raise ValueError("a knockout needs at least one entrant")
-    alive = list(range(n))
-    while len(alive) > 1:
-        matches = [(alive[k], alive[k + 1]) for k in range(0, len(alive) - 1, 2)]
-        probs = play_round(matches)
-        winners = [a if p >= 0.5 else b for (a, b), p in zip(matches, probs, strict=True)]
-        alive = winners + ([alive[-1]] if len(alive) % 2 else [])
-    return alive[0]
+    alive = [list(range(n)) for n in sizes]
+    while any(len(a) > 1 for a in alive):
+        matches = [(g, a[k], a[k + 1]) for g, a in enumerate(alive) for k in range(0, len(a) - 1, 2)]
+        winners: list[list[int]] = [[] for _ in alive]
+        for (g, a, b), p in zip(matches, play_round(matches), strict=True):
+            winners[g].append(a if p >= 0.5 else b)
+        alive = [w + ([a[-1]] if len(a) % 2 else []) if len(a) > 1 else a for w, a in zip(winners, alive)]
+    return [a[0] for a in alive]
+
+
+def knockout_winner(n: int, play_round: Callable[[list[tuple[int, int]]], Sequence[float]]) -> int:
+    """`knockout_winners` for one group: `play_round` gets ``(a, b)`` matches."""
+    return knockout_winners([n], lambda matches: play_round([(a, b) for _, a, b in matches]))[0]
 
 
 # ------------------------------------------------------------------------------------------------- encoding
@@ -128,6 +136,8 @@ def last_position_logits(model: Any, input_ids: torch.Tensor, attention_mask: to
 class PairwiseJudge:
     """`RewardJudge` over a pairwise preference model; `compare`, `rank_responses` and `best_of_n`."""
 
+    kind = "pairwise"
+
     def __init__(self, model: Any, tokenizer: Any, max_length: int = 1024, batch_size: int = 8):
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -145,11 +155,18 @@ class PairwiseJudge:
         kwargs.setdefault("max_length", record.get("config", {}).get("max_length", 1024))
         return cls(model.to(pick_device(device)), tokenizer, **kwargs)
 
+    @property
+    def truncated(self) -> int:
+        return self.encoder.truncated
+
     def first_better(self, triples: Sequence[tuple[Sequence[Message], str, str]]) -> list[float]:
         """P(first better) in the given order only (one forward per triple), batched by length."""
+        return self.first_better_ids([self.encoder.encode(c, a, b) for c, a, b in triples])
+
+    def first_better_ids(self, encoded: Sequence[Sequence[int]]) -> list[float]:
+        """`first_better` of already encoded pairwise prompts (`PairPromptEncoder.encode`)."""
         from rewardlab.training.forward import pad_batch
 
-        encoded = [self.encoder.encode(c, a, b) for c, a, b in triples]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         out = [0.0] * len(encoded)
         device = next(self.model.parameters()).device
@@ -168,7 +185,8 @@ class PairwiseJudge:
         p = torch.tensor(self.first_better(both), dtype=torch.float64)
         return average_orderings(p[: len(triples)], p[len(triples) :]).tolist()
 
-    def rank_responses(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[list[float]]:
+    def win_matrices(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[torch.Tensor]:
+        """Per group, W [n, n] with W[i, j] = P(response i better than response j) (diagonal 0): every pair once."""
         triples, where = [], []
         for g, (context, responses) in enumerate(groups):
             n = len(responses)
@@ -180,16 +198,31 @@ class PairwiseJudge:
         matrices = [torch.zeros(len(r), len(r), dtype=torch.float64) for _, r in groups]
         for (g, i, j), p in zip(where, probs):
             matrices[g][i, j], matrices[g][j, i] = p, 1.0 - p
-        out = []
-        for m in matrices:
-            # n == 2 -> [p, 1 - p] (the round-robin sums of a 2 x 2 matrix are exactly that)
-            out.append(round_robin_scores(m).tolist())
-        return out
+        return matrices
+
+    def rank_responses(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[list[float]]:
+        # n == 2 -> [p, 1 - p] (the round-robin sums of a 2 x 2 matrix are exactly that)
+        return [round_robin_scores(m).tolist() for m in self.win_matrices(groups)]
 
     def best_of_n(self, context: Sequence[Message], responses: Sequence[str]) -> int:
         """Index of the knockout winner among `responses` (each round's matches in one batch)."""
         return knockout_winner(len(responses), lambda matches: self.compare(
             [(context, responses[a], responses[b]) for a, b in matches]))
+
+    def best_and_worst(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[tuple[int, int]]:
+        """Per group, (knockout winner, knockout loser); the loser wins a second knockout in which the response
+        LESS likely to be better advances. Both brackets of every group play each round in one batch, and a
+        match they share (all of round 1) is compared once: about 1.5 n comparisons per group."""
+        n = len(groups)
+
+        def play(matches: list[tuple[int, int, int]]) -> list[float]:
+            keys = list(dict.fromkeys((g % n, a, b) for g, a, b in matches))
+            p = dict(zip(keys, self.compare([(groups[g][0], groups[g][1][a], groups[g][1][b]) for g, a, b in keys])))
+            return [p[(g % n, a, b)] if g < n else 1.0 - p[(g % n, a, b)] for g, a, b in matches]
+
+        sizes = [len(responses) for _, responses in groups]
+        ends = knockout_winners(sizes + sizes, play)
+        return list(zip(ends[:n], ends[n:]))
 
 
 # ---------------------------------------------------------------------------------------------- training

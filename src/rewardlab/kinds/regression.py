@@ -139,15 +139,18 @@ def pairs_from_rows(rows: Sequence[AttributeExample], weights: Sequence[float]) 
 class RegressionScorer:
     """Per-attribute scores and their weighted combination; a `RewardJudge` through the combination."""
 
+    kind = "regression"
+
     def __init__(self, model: Any, tokenizer: Any, attributes: Sequence[str], weights: Sequence[float],
-                 max_length: int = 4096, batch_size: int = 16):
+                 max_length: int = 4096, batch_size: int = 16, **scorer_options: Any):
+        """`scorer_options` go to the underlying `RewardScorer` (``max_tokens_per_batch``, ``show_progress``)."""
         from rewardlab.scoring import RewardScorer
 
         if len(weights) != len(attributes):
             raise ValueError(f"{len(weights)} weights for {len(attributes)} attributes")
         self.attributes = tuple(attributes)
         self.weights = torch.tensor(list(weights), dtype=torch.float64)
-        self.inner = RewardScorer(model, tokenizer, max_length=max_length, batch_size=batch_size)
+        self.inner = RewardScorer(model, tokenizer, max_length=max_length, batch_size=batch_size, **scorer_options)
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | None = None, weights: Sequence[float] | None = None,
@@ -162,15 +165,37 @@ class RegressionScorer:
         return cls(model.to(pick_device(device)), tokenizer, attributes,
                    weights if weights is not None else record["weights"], **kwargs)
 
-    def score_attributes(self, conversations: Sequence[Sequence[Message]]) -> list[dict[str, float]]:
-        """One ``{attribute: score}`` per conversation (each ending with the scored assistant turn)."""
-        raw = self.inner.score(conversations)
-        return [dict(zip(self.attributes, r if isinstance(r, list) else [r])) for r in raw]
+    @property
+    def encoder(self) -> Any:
+        return self.inner.encoder
 
-    def _matrix(self, conversations: Sequence[Sequence[Message]]) -> torch.Tensor:
-        raw = self.inner.score(conversations)
+    @property
+    def truncated(self) -> int:
+        return self.inner.truncated
+
+    def _matrix_ids(self, encoded: Sequence[Sequence[int]]) -> torch.Tensor:
+        raw = self.inner.score_ids(encoded)
         return torch.tensor([r if isinstance(r, list) else [r] for r in raw], dtype=torch.float64).reshape(
             len(raw), len(self.attributes))
+
+    def _matrix(self, conversations: Sequence[Sequence[Message]]) -> torch.Tensor:
+        return self._matrix_ids(self.inner.encode(conversations))
+
+    def details_ids(self, encoded: Sequence[Sequence[int]]) -> list[dict[str, Any]]:
+        """`score_details` of already encoded conversations."""
+        if not encoded:
+            return []
+        matrix = self._matrix_ids(encoded)
+        combined = combine_attributes(matrix, self.weights).tolist()
+        return [{"score": c, "scores": dict(zip(self.attributes, row))} for c, row in zip(combined, matrix.tolist())]
+
+    def score_details(self, conversations: Sequence[Sequence[Message]]) -> list[dict[str, Any]]:
+        """Per conversation: the combined ``score`` and the per-attribute ``scores``."""
+        return self.details_ids(self.inner.encode(conversations))
+
+    def score_attributes(self, conversations: Sequence[Sequence[Message]]) -> list[dict[str, float]]:
+        """One ``{attribute: score}`` per conversation (each ending with the scored assistant turn)."""
+        return [d["scores"] for d in self.score_details(conversations)]
 
     def score(self, conversations: Sequence[Sequence[Message]]) -> list[float]:
         """The combined reward per conversation (weights from training, or the ones given at load)."""

@@ -13,16 +13,16 @@ API_KEY_ENV = "REWARDLAB_API_KEY"
 
 
 def serve_command(model: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
-                  device: str | None = None, dtype: str | None = None, max_length: int = 4096,
+                  device: str | None = None, dtype: str | None = None, max_length: int | None = None,
                   trust_remote_code: bool = False, log_level: str = "info", **config_overrides: Any) -> int:
-    """Load `model` and serve it until interrupted. Returns the exit code.
+    """Load `model` (any kind, `rewardlab.kinds.load_scorer`) and serve it until interrupted. Returns the exit code.
 
     `api_key` falls back to ``$REWARDLAB_API_KEY`` (a key on the command line is visible to every local user
     in the process list). `config_overrides` are other `ServeConfig` fields (max_queue, max_batch_tokens, ...).
     """
     import uvicorn
 
-    from rewardlab.scoring import RewardScorer
+    from rewardlab.kinds import load_scorer
     from rewardlab.serving.app import create_app
 
     known = {f.name for f in dataclasses.fields(ServeConfig)}
@@ -35,11 +35,12 @@ def serve_command(model: str, host: str = "127.0.0.1", port: int = 8000, api_key
     if not config.is_loopback and config.api_key is None:
         print(f"[rewardlab] warning: serving on {host} without an API key: anyone who can reach this port can "
               f"use the model (set --api-key or ${API_KEY_ENV})", file=sys.stderr)
-    scorer = RewardScorer.from_pretrained(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-                                          max_length=max_length, batch_size=config.max_batch_size,
-                                          max_tokens_per_batch=config.max_batch_tokens)
+    scorer = load_scorer(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, max_length=max_length,
+                         batch_size=config.max_batch_size, max_tokens_per_batch=config.max_batch_tokens)
     app = create_app(scorer, config)
-    print(f"[rewardlab] serving {model} on http://{host}:{port} (POST /v1/score, POST /get_reward, GET /health, "
+    endpoints = {"pairwise": "POST /compare", "regression": "POST /v1/score, POST /get_reward"}.get(
+        scorer.kind, "POST /v1/score, POST /get_reward, POST /compare")
+    print(f"[rewardlab] serving {model} ({scorer.kind}) on http://{host}:{port} ({endpoints}, GET /health, "
           "GET /metrics)", file=sys.stderr)
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level)
     return 0
