@@ -1,8 +1,14 @@
 import math
 
+import pytest
 import torch
 
-from rewardlab.losses import bradley_terry_loss, pairwise_accuracy, reward_centering_penalty
+from rewardlab.losses import (
+    bradley_terry_loss,
+    bradley_terry_probability,
+    pairwise_accuracy,
+    reward_centering_penalty,
+)
 from rewardlab.metrics import accuracy_with_interval, bootstrap_interval, pair_outcomes
 
 
@@ -12,6 +18,16 @@ def test_bradley_terry_loss_hand_computed():
     # -log(sigmoid(d)) = log(1 + exp(-d)); d = 2, 0, -2
     expected = torch.tensor([math.log1p(math.exp(-2)), math.log(2.0), math.log1p(math.exp(2))])
     assert torch.allclose(bradley_terry_loss(chosen, rejected), expected, atol=1e-6)
+
+
+def test_bradley_terry_probability_is_the_sigmoid_of_the_scaled_gap():
+    r_a, r_b = torch.tensor([2.0, 0.0, -1.0]), torch.tensor([0.0, 0.0, 1.0])
+    # sigmoid(2) = 1 / (1 + e^-2); sigmoid(0) = 0.5; with scale 0.5: sigmoid(-1) = 1 / (1 + e)
+    expected = [1 / (1 + math.exp(-2)), 0.5, 1 / (1 + math.exp(2))]
+    assert bradley_terry_probability(r_a, r_b).tolist() == pytest.approx(expected, rel=1e-12)
+    assert bradley_terry_probability(r_a, r_b, 0.5).tolist()[2] == pytest.approx(1 / (1 + math.e), rel=1e-12)
+    # the probability whose negative log is the loss
+    assert torch.allclose(-bradley_terry_probability(r_a, r_b).log(), bradley_terry_loss(r_a, r_b).double())
 
 
 def test_margin_is_subtracted_inside_the_sigmoid():

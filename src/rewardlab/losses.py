@@ -19,6 +19,12 @@ def bradley_terry_loss(
     return -F.logsigmoid(diff)
 
 
+def bradley_terry_probability(r_a: torch.Tensor, r_b: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """P(a better than b) = sigmoid(scale * (r_a - r_b)): the probability the Bradley-Terry loss fits (scale: a
+    temperature learned with the loss, as the multi-objective gate's; 1 for a plain reward model). [B] -> [B]."""
+    return torch.sigmoid(scale * (r_a.double() - r_b.double()))
+
+
 def reward_centering_penalty(chosen: torch.Tensor, rejected: torch.Tensor) -> torch.Tensor:
     """Per-pair ``(r_c + r_r)^2`` (Eisenstein et al. 2023; TRL's center_rewards_coefficient term). [B] -> [B]."""
     return (chosen + rejected) ** 2

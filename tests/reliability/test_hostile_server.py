@@ -27,6 +27,9 @@ bodies = st.one_of(
                                                                       max_size=5)),
     st.builds(lambda c: json.dumps({"conversations": c}).encode(), st.lists(st.lists(message, max_size=4),
                                                                            max_size=3)),
+    st.builds(lambda c: json.dumps({"comparisons": c}).encode(), st.lists(st.fixed_dictionaries({
+        "prompt": st.one_of(st.text(max_size=20), st.lists(message, max_size=3), st.integers()),
+        "response_a": st.one_of(st.text(max_size=20), st.none()), "response_b": st.text(max_size=20)}), max_size=3)),
 )
 SEEN: dict[int, int] = {}
 
@@ -41,14 +44,14 @@ def client(tiny_model_dir):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=bodies, path=st.sampled_from(["/v1/score", "/get_reward"]))
+@given(body=bodies, path=st.sampled_from(["/v1/score", "/get_reward", "/compare"]))
 def test_any_body_gets_a_clear_answer(client, body, path):
     r = client.post(path, content=body, headers={"content-type": "application/json"})
     SEEN[r.status_code] = SEEN.get(r.status_code, 0) + 1
     assert r.status_code in (200, 413, 422), (r.status_code, r.text)
     if r.status_code == 200:
-        rewards = r.json()["rewards"]
-        assert all(isinstance(x, float) for x in rewards)
+        numbers = r.json()["prob_a_better" if path == "/compare" else "rewards"]
+        assert numbers and all(isinstance(x, float) for x in numbers)
     else:
         assert r.json().get("detail"), "an error names its reason"
 

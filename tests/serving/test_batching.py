@@ -47,6 +47,26 @@ def test_batches_respect_the_count_budget_and_never_split_a_request():
     assert [len(c) for c in calls] == [2, 4, 2]  # [2] then 3+1 (4 <= 4), then the last 2
 
 
+def test_other_items_count_the_tokens_item_tokens_gives():
+    # (response ids, prompt ids) items, as the multi-objective kind's: the budget counts the longer of the two
+    calls = []
+
+    def model(items):
+        calls.append(len(items))
+        return [float(sum(r) + sum(p)) for r, p in items]
+
+    async def main():
+        batcher = MicroBatcher(model, max_batch_tokens=100, max_batch_size=64, max_queue=100, max_wait_ms=10,
+                               item_tokens=lambda item: max(len(item[0]), len(item[1])))
+        await batcher.start()
+        try:  # items of 30 (response) and 2 (prompt) tokens: 3 x 30 = 90 <= 100 < 4 x 30
+            return await asyncio.gather(*(batcher.submit([([1] * 30, [i, i])]) for i in range(4)))
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(main()) == [[30.0 + 2 * i] for i in range(4)] and calls == [3, 1]
+
+
 def test_a_request_over_the_budget_runs_alone():
     results, calls = run_batcher([[[1] * 50, [2] * 50], [[3]]], max_batch_tokens=60, max_batch_size=64)
     assert results == [[50.0, 100.0], [3.0]] and calls == [[50, 50], [1]]

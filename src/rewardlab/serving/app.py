@@ -1,4 +1,4 @@
-"""`create_app(scorer, config)`: the FastAPI reward-model server.
+"""`create_app(scorer, config)`: the FastAPI reward-model server, for a model of any kind (see kinds.py).
 
 Endpoints:
 - ``POST /v1/score``: ``{"conversations": [[{"role", "content"}, ...], ...]}`` -> ``{"rewards": [...]}``;
@@ -6,6 +6,11 @@ Endpoints:
 - ``POST /get_reward``: OpenRLHF's protocol, ``{"query": [text, ...]}`` -> ``{"rewards": [...]}``; each text is
   already chat-formatted, so it is tokenized as is (a leading BOS string is dropped when the tokenizer adds its
   own, so BOS is never doubled) and left-truncated to the scorer's ``max_length``.
+  Regression and multi-objective models add ``scores`` (per attribute / objective; multi-objective also
+  ``corrected`` and ``gates``) to both answers; a pairwise model answers 400 (it gives no reward to one response).
+- ``POST /compare``: ``{"comparisons": [{"prompt", "response_a", "response_b"}, ...]}`` -> ``{"prob_a_better":
+  [...]}``: the pairwise model's P(A better) averaged over both orderings; for reward models the Bradley-Terry
+  probability of their rewards (400 for regression, whose rewards define none).
 - ``GET /health`` (open, for probes) and ``GET /metrics`` (Prometheus text).
 
 Every model call goes through one `MicroBatcher` (see batching.py): no handler ever runs the model itself.
@@ -26,10 +31,20 @@ from pydantic import BaseModel, Field, field_validator
 
 from rewardlab.serving.batching import MicroBatcher, QueueFull
 from rewardlab.serving.config import ServeConfig
+from rewardlab.serving.kinds import NotServed, ServedModel, encode_text, reward_columns, served_model
 from rewardlab.serving.metrics import ServerMetrics
 from rewardlab.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
 
-ENDPOINTS = ("/v1/score", "/get_reward", "/health", "/metrics")
+ENDPOINTS = ("/v1/score", "/get_reward", "/compare", "/health", "/metrics")
+__all__ = ["create_app", "encode_text"]
+
+
+class Refused(HTTPException):
+    """400 for a well-formed request that this model does not serve (kept 400: only the framework's own bare 400
+    for an unparsable body is answered as 422)."""
+
+    def __init__(self, detail: str):
+        super().__init__(400, detail)
 
 
 class ChatMessage(BaseModel):
@@ -50,20 +65,65 @@ class ScoreRequest(BaseModel):
         return conversations
 
 
-class ScoreResponse(BaseModel):
+class KindDetails(BaseModel):
+    """Per-conversation details of the kinds that have them; absent from the answer otherwise."""
+
+    scores: list[dict[str, float]] | None = Field(None, description="Regression: per-attribute scores; "
+                                                                    "multi-objective: raw per-objective scores.")
+    corrected: list[dict[str, float]] | None = Field(None, description="Multi-objective: objective scores after "
+                                                                       "the verbosity de-correlation.")
+    gates: list[dict[str, float]] | None = Field(None, description="Multi-objective: the gate's weights of the "
+                                                                   "corrected scores in the reward.")
+
+
+class ScoreResponse(KindDetails):
     rewards: list[float]
     truncated: int = Field(description="How many of the conversations were cut from the left to max_length.")
     model: str
 
 
 class RewardRequest(BaseModel):
-    """OpenRLHF's body; its other keys (e.g. ``prompts``, ``labels``) are accepted and ignored."""
+    """OpenRLHF's body; its other keys (e.g. ``labels``) are accepted and ignored, and so is ``prompts`` except by
+    a multi-objective model, whose gate reads it (one formatted prompt per query)."""
 
     query: Annotated[list[Annotated[str, Field(min_length=1)]], Field(min_length=1)]
+    prompts: Any = None
 
 
-class RewardResponse(BaseModel):
+class RewardResponse(KindDetails):
     rewards: list[float]
+
+
+class Comparison(BaseModel):
+    prompt: Annotated[str, Field(min_length=1)] | Annotated[list[ChatMessage], Field(min_length=1)]
+    response_a: Annotated[str, Field(min_length=1)]
+    response_b: Annotated[str, Field(min_length=1)]
+
+    @field_validator("prompt")
+    @classmethod
+    def _ends_with_user_turn(cls, prompt: str | list[ChatMessage]) -> str | list[ChatMessage]:
+        from rewardlab.data.schema import RowRejected, validate_context
+
+        if isinstance(prompt, list):
+            try:
+                validate_context([m.model_dump() for m in prompt], "prompt")
+            except RowRejected as e:
+                raise ValueError(str(e)) from None
+        return prompt
+
+    def context(self) -> list[dict[str, str]]:
+        if isinstance(self.prompt, str):
+            return [{"role": "user", "content": self.prompt}]
+        return [m.model_dump() for m in self.prompt]
+
+
+class CompareRequest(BaseModel):
+    comparisons: Annotated[list[Comparison], Field(min_length=1)]
+
+
+class CompareResponse(BaseModel):
+    prob_a_better: list[float] = Field(description="P(response_a better than response_b), per comparison.")
+    model: str
 
 
 class HealthResponse(BaseModel):
@@ -72,26 +132,17 @@ class HealthResponse(BaseModel):
     queue_depth: int
 
 
-def encode_text(encoder: Any, text: str) -> tuple[list[int], bool]:
-    """Token ids of already chat-formatted `text`: no doubled BOS, left-truncated. Returns (ids, truncated).
-
-    `encoder` is the scorer's `ConversationEncoder`, so raw text and templated conversations share one rule.
-    """
-    if encoder.bos_text and text.startswith(encoder.bos_text):
-        text = text[len(encoder.bos_text) :]
-    ids = encoder.tokenizer(text, add_special_tokens=True)["input_ids"]
-    if len(ids) > encoder.max_length:
-        return ids[-encoder.max_length :], True
-    return ids, False
+def _encode_conversations(served: ServedModel, conversations: Sequence[Sequence[dict[str, str]]]
+                          ) -> list[tuple[Any, bool]]:
+    return [served.conversation_item(conv) for conv in conversations]
 
 
-def _encode_conversations(encoder: Any, conversations: Sequence[Sequence[dict[str, str]]]
-                          ) -> list[tuple[list[int], bool]]:
-    return [encoder.encode(conv) for conv in conversations]
+def _encode_texts(served: ServedModel, texts: Sequence[str], prompts: Sequence[str | None]) -> list[tuple[Any, bool]]:
+    return [served.text_item(t, p) for t, p in zip(texts, prompts)]
 
 
-def _encode_texts(encoder: Any, texts: Sequence[str]) -> list[tuple[list[int], bool]]:
-    return [encode_text(encoder, t) for t in texts]
+def _encode_comparisons(served: ServedModel, comparisons: Sequence[Comparison]) -> list[Any]:
+    return [item for c in comparisons for item in served.comparison_items(c.context(), c.response_a, c.response_b)]
 
 
 def _api_key_check(api_key: str | None) -> Any:
@@ -113,18 +164,20 @@ def _api_key_check(api_key: str | None) -> Any:
 
 
 def create_app(scorer: Any, config: ServeConfig | None = None) -> FastAPI:
-    """Build the server around `scorer` (a `RewardScorer`, or anything with `.encoder` and `.score_ids`).
+    """Build the server around `scorer`: a model of any kind (`rewardlab.kinds.load_scorer`), or anything with
+    ``.encoder`` and ``.score_ids`` (served as a Bradley-Terry reward model).
 
     The scorer's own ``batch_size``/``max_tokens_per_batch`` split what the batcher hands it into forward
     passes; `serve_command` sets them from `config` (``max_batch_size``/``max_batch_tokens``).
     """
     config = config or ServeConfig()
-    encoder = scorer.encoder
-    has_template = bool(getattr(encoder.tokenizer, "chat_template", None))
+    served = served_model(scorer)
+    has_template = bool(getattr(served.encoder.tokenizer, "chat_template", None))
     metrics = ServerMetrics(ENDPOINTS)
-    batcher = MicroBatcher(scorer.score_ids, max_batch_tokens=config.max_batch_tokens,
+    batcher = MicroBatcher(served.score_items, max_batch_tokens=config.max_batch_tokens,
                            max_batch_size=config.max_batch_size, max_queue=config.max_queue,
-                           max_wait_ms=config.max_wait_ms, observer=metrics.observe_batch)
+                           max_wait_ms=config.max_wait_ms, observer=metrics.observe_batch,
+                           item_tokens=served.item_tokens)
     metrics.queue_depth = lambda: batcher.queue_depth
     # Tokenizing runs off the event loop too, in ONE thread: a fast tokenizer used from several threads at once
     # can fail ("Already borrowed"), and one thread beside the model thread is all a CPU server should spend.
@@ -153,8 +206,9 @@ def create_app(scorer: Any, config: ServeConfig | None = None) -> FastAPI:
     async def body_errors_are_422(request: Any, exc: StarletteHTTPException) -> JSONResponse:
         # A body that is not even decodable (invalid UTF-8) surfaces as a bare 400 from the framework;
         # answer it like every other malformed body: 422 with the reason.
-        code = 422 if exc.status_code == 400 else exc.status_code
-        detail = f"malformed request body: {exc.detail}" if exc.status_code == 400 else exc.detail
+        malformed = exc.status_code == 400 and not isinstance(exc, Refused)
+        code = 422 if malformed else exc.status_code
+        detail = f"malformed request body: {exc.detail}" if malformed else exc.detail
         return JSONResponse({"detail": detail}, status_code=code, headers=getattr(exc, "headers", None))
 
     from fastapi.exceptions import RequestValidationError
@@ -168,35 +222,62 @@ def create_app(scorer: Any, config: ServeConfig | None = None) -> FastAPI:
         return JSONResponse({"detail": errors}, status_code=422)
     guarded = [Depends(_api_key_check(config.api_key))]
 
-    def check_count(n: int) -> None:
+    def check_count(n: int, what: str = "items") -> None:
         if n > config.max_items_per_request:
-            raise HTTPException(413, f"{n} items in one request; the limit is {config.max_items_per_request} "
+            raise HTTPException(413, f"{n} {what} in one request; the limit is {config.max_items_per_request} "
                                      "(max_items_per_request): split the request")
 
-    async def rewards_for(encoded: list[tuple[list[int], bool]]) -> list[float]:
+    def check_template() -> None:
+        if not has_template:
+            raise Refused("the model's tokenizer has no chat template; send formatted text to /get_reward instead")
+
+    def check_rewards() -> None:
         try:
-            return await batcher.submit([ids for ids, _ in encoded])
+            served.check_rewards()
+        except NotServed as e:
+            raise Refused(str(e)) from None
+
+    async def results_for(items: list[Any]) -> list[Any]:
+        try:
+            return await batcher.submit(items)
         except QueueFull as e:
             raise HTTPException(503, f"server busy: {e}; retry later", headers={"Retry-After": "1"}) from None
         except Exception as e:
             raise HTTPException(500, f"model call failed: {type(e).__name__}: {e}") from None
 
-    @app.post("/v1/score", response_model=ScoreResponse, dependencies=guarded)
+    @app.post("/v1/score", response_model=ScoreResponse, response_model_exclude_none=True, dependencies=guarded)
     async def score(body: ScoreRequest) -> ScoreResponse:
-        if not has_template:
-            raise HTTPException(400, "the model's tokenizer has no chat template; send formatted text to "
-                                     "/get_reward instead")
+        check_rewards()
+        check_template()
         check_count(len(body.conversations))
         conversations = [[m.model_dump() for m in conv] for conv in body.conversations]
-        encoded = await off_loop(_encode_conversations, encoder, conversations)
-        rewards = await rewards_for(encoded)
-        return ScoreResponse(rewards=rewards, truncated=sum(cut for _, cut in encoded), model=config.model_name)
+        encoded = await off_loop(_encode_conversations, served, conversations)
+        results = await results_for([item for item, _ in encoded])
+        return ScoreResponse(**reward_columns(results), truncated=sum(cut for _, cut in encoded),
+                             model=config.model_name)
 
-    @app.post("/get_reward", response_model=RewardResponse, dependencies=guarded)
+    @app.post("/get_reward", response_model=RewardResponse, response_model_exclude_none=True, dependencies=guarded)
     async def get_reward(body: RewardRequest) -> RewardResponse:
+        check_rewards()
         check_count(len(body.query))
-        encoded = await off_loop(_encode_texts, encoder, body.query)
-        return RewardResponse(rewards=await rewards_for(encoded))
+        try:
+            prompts = served.text_prompts(len(body.query), body.prompts)
+        except ValueError as e:
+            raise HTTPException(422, str(e)) from None
+        encoded = await off_loop(_encode_texts, served, body.query, prompts)
+        return RewardResponse(**reward_columns(await results_for([item for item, _ in encoded])))
+
+    @app.post("/compare", response_model=CompareResponse, dependencies=guarded)
+    async def compare(body: CompareRequest) -> CompareResponse:
+        if served.kind != "pairwise":
+            check_template()
+        check_count(2 * len(body.comparisons), "items (2 per comparison)")
+        try:
+            items = await off_loop(_encode_comparisons, served, body.comparisons)
+        except NotServed as e:
+            raise Refused(str(e)) from None
+        probs = served.probabilities(await results_for(items))
+        return CompareResponse(prob_a_better=probs, model=config.model_name)
 
     @app.get("/health", response_model=HealthResponse)
     async def health() -> HealthResponse:

@@ -18,8 +18,9 @@ import dataclasses
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
-ScoreIds = Callable[[list[list[int]]], list[float]]
+ScoreIds = Callable[[list[Any]], list[Any]]  # items (token id lists by default) -> one result per item
 # (conversations, padded tokens, seconds in the model) for each forward call, for metrics
 BatchObserver = Callable[[int, int, float], None]
 
@@ -30,7 +31,7 @@ class QueueFull(Exception):
 
 @dataclasses.dataclass(eq=False)  # identity equality: `deque.remove` must find this very job
 class _Job:
-    ids: list[list[int]]
+    ids: list[Any]
     future: asyncio.Future
     longest: int
 
@@ -44,12 +45,15 @@ class MicroBatcher:
     """Merge concurrent `submit` calls into batches for `score_ids` (see the module docstring).
 
     A single job larger than the budget runs alone; `score_ids` (e.g. `RewardScorer.score_ids`) splits it
-    into forward passes under its own limits.
+    into forward passes under its own limits. Items are token id lists unless `item_tokens` says how many
+    tokens another kind of item counts for (e.g. a (response ids, prompt ids) pair: the response's length).
     """
 
     def __init__(self, score_ids: ScoreIds, max_batch_tokens: int, max_batch_size: int, max_queue: int,
-                 max_wait_ms: float = 2.0, observer: BatchObserver | None = None):
+                 max_wait_ms: float = 2.0, observer: BatchObserver | None = None,
+                 item_tokens: Callable[[Any], int] = len):
         self.score_ids = score_ids
+        self.item_tokens = item_tokens
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
         self.max_queue = max_queue
@@ -88,8 +92,9 @@ class MicroBatcher:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    async def submit(self, ids: list[list[int]]) -> list[float]:
-        """Rewards for `ids` (token id lists), in order. Raises `QueueFull` when the queue has no room."""
+    async def submit(self, ids: list[Any]) -> list[Any]:
+        """Results for `ids` (token id lists, or other items), in order. Raises `QueueFull` when the queue has no
+        room."""
         if not ids:
             return []
         if self._task is None or self._wakeup is None:
@@ -97,7 +102,7 @@ class MicroBatcher:
         if self._queued + len(ids) > self.max_queue:
             raise QueueFull(f"{self._queued} conversations already waiting (max_queue={self.max_queue})")
         future = asyncio.get_running_loop().create_future()
-        job = _Job(ids, future, max(len(x) for x in ids))
+        job = _Job(ids, future, max(self.item_tokens(x) for x in ids))
         self._jobs.append(job)
         self._queued += len(ids)
         self._wakeup.set()
@@ -162,7 +167,8 @@ class MicroBatcher:
                         job.future.set_exception(e)
                 continue
             if self.observer is not None:
-                self.observer(len(flat), padded_tokens([len(x) for x in flat]), time.perf_counter() - start)
+                self.observer(len(flat), padded_tokens([self.item_tokens(x) for x in flat]),
+                              time.perf_counter() - start)
             k = 0
             for job in jobs:
                 n = len(job.ids)

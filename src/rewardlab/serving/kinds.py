@@ -1,0 +1,131 @@
+"""What the server runs for each model kind: how a request becomes micro-batcher items, and results answers.
+
+- bradley_terry: item = a conversation's token ids; result ``{"score"}``; /compare gives sigmoid(r_a - r_b),
+  the probability its loss fits.
+- regression: the same items; result ``{"score", "scores"}`` (per attribute); /compare answers 400: rewards
+  fitted with squared error define no preference probability.
+- multi_objective: item = (token ids, prompt ids), since the gate reads the prompt (a conversation's turns
+  before the response; on /get_reward, OpenRLHF's ``prompts`` field); result adds ``corrected`` and ``gates``;
+  /compare gives sigmoid(t (r_a - r_b)), t the temperature learned with its gate's Bradley-Terry loss.
+- pairwise: no reward for one response (/v1/score and /get_reward answer 400); a /compare item is one ordering's
+  prompt ids, its result P(first better), and the answer the mean over both orderings.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from typing import Any
+
+Message = dict[str, str]
+REGRESSION_NO_PROBABILITY = (
+    "a regression model's rewards are attribute predictions fitted with squared error, not Bradley-Terry scores: "
+    "they rank responses but define no probability that one is better; compare the rewards from /v1/score or "
+    "/get_reward instead")
+MULTI_OBJECTIVE_NEEDS_PROMPTS = (
+    "a multi-objective model's gate reads the prompt: send 'prompts' (OpenRLHF's field: one formatted prompt per "
+    "query, the text the query starts with), as many as 'query'")
+
+
+class NotServed(Exception):
+    """The request asks this model kind for something it does not give (answered 400 with the reason)."""
+
+
+def encode_text(encoder: Any, text: str) -> tuple[list[int], bool]:
+    """Token ids of already chat-formatted `text`: no doubled BOS, left-truncated. Returns (ids, truncated).
+
+    `encoder` is the scorer's `ConversationEncoder`, so raw text and templated conversations share one rule.
+    """
+    if encoder.bos_text and text.startswith(encoder.bos_text):
+        text = text[len(encoder.bos_text) :]
+    ids = encoder.tokenizer(text, add_special_tokens=True)["input_ids"]
+    if len(ids) > encoder.max_length:
+        return ids[-encoder.max_length :], True
+    return ids, False
+
+
+@dataclasses.dataclass
+class ServedModel:
+    """One loaded model as the server runs it (see the module docstring); build it with `served_model`."""
+
+    kind: str
+    encoder: Any  # ConversationEncoder (PairPromptEncoder for the pairwise kind)
+    score_items: Callable[[list[Any]], list[Any]]  # runs in the model thread, via the micro-batcher
+    item_tokens: Callable[[Any], int] = len
+    compare_scale: float | None = 1.0  # P(a better) = sigmoid(scale (r_a - r_b)); None: no such probability
+
+    def check_rewards(self) -> None:
+        if self.kind == "pairwise":
+            from rewardlab.kinds import PAIRWISE_NO_REWARD
+
+            raise NotServed(PAIRWISE_NO_REWARD)
+
+    def conversation_item(self, conversation: Sequence[Message]) -> tuple[Any, bool]:
+        ids, cut = self.encoder.encode(conversation)
+        if self.kind == "multi_objective":
+            return (ids, self.encoder.encode(conversation[:-1])[0]), cut
+        return ids, cut
+
+    def text_prompts(self, num_queries: int, prompts: Any) -> list[str | None]:
+        """The prompt of each /get_reward query that the kind reads (multi-objective), else None each.
+
+        Raises ValueError (answered 422) when the multi-objective kind lacks them."""
+        if self.kind != "multi_objective":
+            return [None] * num_queries  # OpenRLHF sends them anyway: accepted and ignored
+        if not isinstance(prompts, list) or len(prompts) != num_queries \
+                or not all(isinstance(p, str) for p in prompts):
+            raise ValueError(MULTI_OBJECTIVE_NEEDS_PROMPTS)
+        return prompts
+
+    def text_item(self, text: str, prompt: str | None) -> tuple[Any, bool]:
+        ids, cut = encode_text(self.encoder, text)
+        if prompt is not None:
+            return (ids, encode_text(self.encoder, prompt)[0]), cut
+        return ids, cut
+
+    def comparison_items(self, context: Sequence[Message], a: str, b: str) -> list[Any]:
+        """The two items whose results give P(a better than b) (`probability`)."""
+        if self.kind == "pairwise":
+            return [self.encoder.encode(context, a, b), self.encoder.encode(context, b, a)]
+        if self.compare_scale is None:
+            raise NotServed(REGRESSION_NO_PROBABILITY)
+        return [self.conversation_item([*context, {"role": "assistant", "content": r}])[0] for r in (a, b)]
+
+    def probabilities(self, results: Sequence[Any]) -> list[float]:
+        """P(a better than b) per comparison from the results of their `comparison_items`, in order."""
+        import torch
+
+        if self.kind == "pairwise":
+            from rewardlab.kinds.pairwise import average_orderings
+
+            p = torch.tensor(results, dtype=torch.float64)
+            return average_orderings(p[0::2], p[1::2]).tolist()
+        from rewardlab.losses import bradley_terry_probability
+
+        r = torch.tensor([x["score"] for x in results], dtype=torch.float64)
+        return bradley_terry_probability(r[0::2], r[1::2], self.compare_scale or 1.0).tolist()
+
+
+def reward_columns(results: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
+    """``rewards`` and, where the kind has them, the per-attribute / per-objective details, one entry each."""
+    out: dict[str, list[Any]] = {"rewards": [r["score"] for r in results]}
+    for key in ("scores", "corrected", "gates"):
+        if results and key in results[0]:
+            out[key] = [r[key] for r in results]
+    return out
+
+
+def served_model(scorer: Any) -> ServedModel:
+    """The `ServedModel` of a loaded scorer of any kind (`rewardlab.kinds.load_scorer`), or of anything with
+    ``.encoder`` and ``.score_ids`` (served as a Bradley-Terry reward model)."""
+    kind = getattr(scorer, "kind", "bradley_terry")
+    if kind == "pairwise":
+        return ServedModel(kind, scorer.encoder, scorer.first_better_ids, compare_scale=None)
+    if kind == "regression":
+        return ServedModel(kind, scorer.encoder, scorer.details_ids, compare_scale=None)
+    if kind == "multi_objective":
+        return ServedModel(kind, scorer.encoder,
+                           lambda items: scorer.details_ids([r for r, _ in items], [p for _, p in items]),
+                           item_tokens=lambda item: max(len(item[0]), len(item[1])),
+                           compare_scale=float(scorer.head.log_temperature.detach().exp()))
+    return ServedModel(kind, scorer.encoder, lambda items: [{"score": r} for r in scorer.score_ids(items)])
