@@ -108,3 +108,19 @@ def test_bradley_terry_compare_is_the_sigmoid_of_the_reward_gap(tiny_scorer):
         assert set(got) == {"rewards"}  # the Bradley-Terry answer keeps its shape
         r = client.post("/compare", json={"comparisons": [COMPARISON] * 5})
         assert r.status_code == 413 and "2 per comparison" in r.json()["detail"]
+
+
+def test_serve_command_loads_a_kind_folder(trained_regression, trained_pairwise, monkeypatch, capsys):
+    import uvicorn
+
+    from rewardlab.cli import main
+
+    started = {}
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: started.update(app=app, **kw))
+    assert main(["serve", str(trained_regression[1].output_dir), "--device", "cpu", "--port", "0"]) == 0
+    assert "(regression)" in capsys.readouterr().err
+    with TestClient(started["app"]) as client:
+        got = client.post("/v1/score", json={"conversations": CONVS[:1]}).json()
+    assert len(got["rewards"]) == 1 and list(got["scores"][0]) == list(trained_regression[0].attributes)
+    assert main(["serve", str(trained_pairwise[1].output_dir), "--dtype", "bfloat16"]) == 2
+    assert "loads in float32" in capsys.readouterr().err
