@@ -227,6 +227,12 @@ def child_rewardlab(spec: dict[str, Any]) -> dict[str, Any]:
     info: dict[str, Any] = {}
     orig_pack, orig_pad, orig_steps, orig_save, orig_load = (T.pack_shared_context, T.pad_batch, T.step_indices,
                                                              T._save_final, loading.load_reward_model)
+    orig_rows = T.pack_pair_rows
+
+    def rows(chosen, rejected):  # noqa: ANN001
+        out = orig_rows(chosen, rejected)
+        batches.append((out[5], out[0].numel()))  # one padding-free row: every position is a real token
+        return out
 
     def pack(chosen, rejected, pad_id):  # noqa: ANN001
         out = orig_pack(chosen, rejected, pad_id)
@@ -254,6 +260,7 @@ def child_rewardlab(spec: dict[str, Any]) -> dict[str, Any]:
         return model, tok
 
     T.pack_shared_context, T.pad_batch, T.step_indices, T._save_final = pack, pad, steps, save
+    T.pack_pair_rows = rows
     loading.load_reward_model = load
     cfg = TrainConfig(model=MODEL, data=spec["train"], eval_fraction=0.0, output_dir=spec["out"],
                       max_length=spec["max_length"], batch_size=spec["batch"], micro_batch_size=spec["micro"],

@@ -27,7 +27,21 @@ from rewardlab.modeling.templates import ConversationEncoder, tokenizer_adds_bos
 from rewardlab.training.batching import plan_micro_batches, step_indices, total_steps
 from rewardlab.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from rewardlab.training.data import TokenizedPairs, tokenize_pairs
-from rewardlab.training.forward import pack_shared_context, packed_pair_rewards, pad_batch, sequence_rewards
+from rewardlab.training.forward import (
+    pack_shared_context,
+    packed_pair_rewards,
+    pad_batch,
+    sequence_rewards,
+    unwrap_peft,
+)
+from rewardlab.training.pair_rows import (
+    ATTN_IMPLEMENTATION,
+    PairRowsUnsupported,
+    PairSegments,
+    pack_pair_rows,
+    pair_rows_rewards,
+    register_pair_rows_attention,
+)
 
 
 class RewardModule(torch.nn.Module):
@@ -36,10 +50,16 @@ class RewardModule(torch.nn.Module):
     def __init__(self, model: Any):
         super().__init__()
         self.model = model
+        # padding-free pair rows when the model was loaded with their attention function (see pair_rows.py)
+        base_config = getattr(unwrap_peft(model), "config", None)
+        self.pair_rows = getattr(base_config, "_attn_implementation", None) == ATTN_IMPLEMENTATION
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor, last_index: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, chosen_index: torch.Tensor | None = None,
-                rejected_index: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                last_index: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
+                chosen_index: torch.Tensor | None = None, rejected_index: torch.Tensor | None = None,
+                segments: PairSegments | None = None) -> torch.Tensor:
+        if segments is not None:  # padding-free pair rows
+            return pair_rows_rewards(self.model, input_ids, position_ids, segments, chosen_index, rejected_index)
         if position_ids is not None:  # shared-context packed pairs
             return packed_pair_rewards(self.model, input_ids, attention_mask, position_ids, chosen_index,
                                        rejected_index)
@@ -146,14 +166,40 @@ def _enable_gradient_checkpointing(model: Any) -> None:
     model.config.use_cache = False
 
 
+def _load_model(cfg: TrainConfig, quant: Any, log: Any) -> tuple[Any, Any]:
+    """Shared context: the pair-rows attention (SDPA per pair, padding-free); an architecture that refuses a
+    registered attention function falls back to SDPA with 4-D masks. Otherwise flash-attention-2 or SDPA."""
+    from rewardlab.modeling.loading import default_attn_implementation, load_reward_model
+
+    kwargs = {"trust_remote_code": cfg.trust_remote_code, "quantization_config": quant}
+    if not cfg.shared_context:
+        return load_reward_model(cfg.model, attn_implementation=default_attn_implementation(), **kwargs)
+    try:
+        return load_reward_model(cfg.model, attn_implementation=register_pair_rows_attention(), **kwargs)
+    except ValueError as exc:  # e.g. remote code that only knows eager/sdpa
+        log(f"pair rows unavailable for this model ({exc}); using SDPA with 4-D masks")
+        return load_reward_model(cfg.model, attn_implementation="sdpa", **kwargs)
+
+
 def pair_forward(module: Any, data: TokenizedPairs, idx: list[int], pad_id: int, device: Any,
                  shared_context: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
     """Chosen and rejected of the pairs `idx` in ONE forward pass. Returns r_c [m], r_r [m], margin [m], tokens.
 
-    With `shared_context`, each pair is one packed row whose shared context is computed once.
+    With `shared_context`, each pair's shared context is computed once: all pairs in one padding-free row when the
+    model has the pair-rows attention (else one 4-D-masked row per pair).
     """
     m = len(idx)
-    if shared_context:
+    inner = getattr(module, "module", module)  # under DDP / DeepSpeed, the RewardModule
+    if shared_context and getattr(inner, "pair_rows", False):
+        ids, pos, segments, ci, ri, ntok = pack_pair_rows([data.chosen[i] for i in idx],
+                                                          [data.rejected[i] for i in idx])
+        try:
+            rewards = module(input_ids=ids.to(device), position_ids=pos.to(device), chosen_index=ci.to(device),
+                             rejected_index=ri.to(device), segments=segments)
+        except PairRowsUnsupported:  # an architecture that drops attention kwargs: 4-D masks from now on
+            inner.pair_rows = False
+            return pair_forward(module, data, idx, pad_id, device, shared_context)
+    elif shared_context:
         ids, mask4d, pos, ci, ri, ntok = pack_shared_context([data.chosen[i] for i in idx],
                                                              [data.rejected[i] for i in idx], pad_id)
         rewards = module(input_ids=ids.to(device), attention_mask=mask4d.to(device), position_ids=pos.to(device),
@@ -204,8 +250,6 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     from accelerate.state import AcceleratorState, GradientState
     from tqdm.auto import tqdm
 
-    from rewardlab.modeling.loading import default_attn_implementation, load_reward_model
-
     # A second train() in the same process (notebooks, tests, sweeps) may change the precision: accelerate keeps
     # its settings in process-wide singletons, so clear them (the process group itself, if any, is kept).
     AcceleratorState._reset_state(reset_partial_state=False)
@@ -237,10 +281,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         from rewardlab.modeling.lora import quantization_config_4bit
 
         quant = quantization_config_4bit()
-    # Shared-context packing needs a custom 4D mask: SDPA takes one (flash-attention-2 does not).
-    attn = "sdpa" if cfg.shared_context else default_attn_implementation()
-    model, tokenizer = load_reward_model(cfg.model, trust_remote_code=cfg.trust_remote_code,
-                                         attn_implementation=attn, quantization_config=quant)
+    model, tokenizer = _load_model(cfg, quant, log)
     if cfg.gradient_checkpointing:
         _enable_gradient_checkpointing(model)
     if cfg.lora_r:

@@ -1,0 +1,119 @@
+"""Padding-free pair rows must give the rewards and gradients of the plain padded computation."""
+
+import json
+
+import pytest
+import torch
+
+from rewardlab.modeling.loading import load_reward_model
+from rewardlab.training.forward import pad_batch, sequence_rewards
+from rewardlab.training.pair_rows import (
+    PairRowsUnsupported,
+    pack_pair_rows,
+    pair_rows_rewards,
+    register_pair_rows_attention,
+)
+from tests.test_forward import grads, model_and_pairs  # noqa: F401  (fixture)
+
+
+@pytest.fixture(scope="module")
+def rows_model(tiny_model_dir):
+    model, tok = load_reward_model(str(tiny_model_dir), attn_implementation=register_pair_rows_attention())
+    return model, tok
+
+
+def _plain_and_rows(model_and_pairs, rows_model, checkpointing=False):  # noqa: F811
+    plain_model, tok, chosen, rejected = model_and_pairs
+    model, _ = rows_model
+    model.load_state_dict(plain_model.state_dict())
+    plain_model.zero_grad()
+    model.zero_grad()
+    ids, mask, last = pad_batch(chosen + rejected, tok.pad_token_id)
+    plain = sequence_rewards(plain_model, ids, mask, last)
+    (plain * torch.linspace(1, 2, plain.numel())).sum().backward()
+    if checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        model.train()
+    try:
+        rids, pos, segments, ci, ri, ntok = pack_pair_rows(chosen, rejected)
+        rows = pair_rows_rewards(model, rids, pos, segments, ci, ri)
+        (rows * torch.linspace(1, 2, rows.numel())).sum().backward()
+    finally:
+        if checkpointing:
+            model.gradient_checkpointing_disable()
+            model.eval()
+    return plain, rows, grads(plain_model), grads(model), int(mask.sum()), ntok, segments
+
+
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_pair_rows_equal_padded_rewards_and_gradients(model_and_pairs, rows_model, checkpointing):  # noqa: F811
+    plain, rows, g_plain, g_rows, real_padded, ntok, segments = _plain_and_rows(model_and_pairs, rows_model,
+                                                                                checkpointing)
+    assert torch.allclose(plain, rows, atol=1e-5)
+    assert g_plain.keys() == g_rows.keys()
+    for k in g_plain:
+        assert torch.allclose(g_plain[k], g_rows[k], atol=1e-5, rtol=1e-4), k
+    assert ntok < real_padded  # shared contexts computed once, and the row holds no padding at all
+    assert segments.calls >= 2  # every attention layer used the segments (recomputed ones too, if checkpointing)
+
+
+def test_pair_rows_layout():
+    ids, pos, segments, ci, ri, n = pack_pair_rows([[5, 6, 7, 8], [1, 2]], [[5, 6, 9], [1, 2, 3]])
+    # pair 1: context [5, 6], chosen [7, 8], rejected [9]; pair 2: context [1], chosen [2], rejected [2, 3]
+    assert ids.tolist() == [[5, 6, 7, 8, 9, 1, 2, 2, 3]] and n == 9
+    assert pos.tolist() == [[0, 1, 2, 3, 2, 0, 1, 1, 2]]
+    assert segments.spans == [(0, 2, 2, 1), (5, 1, 1, 2)] and segments.length == 9
+    assert ci.tolist() == [3, 6] and ri.tolist() == [4, 8]
+
+
+def test_model_with_pair_rows_attention_scores_padded_batches_like_sdpa(model_and_pairs, rows_model):  # noqa: F811
+    plain_model, tok, chosen, rejected = model_and_pairs
+    model, _ = rows_model
+    model.load_state_dict(plain_model.state_dict())
+    ids, mask, last = pad_batch(chosen, tok.pad_token_id)
+    with torch.no_grad():
+        assert torch.allclose(sequence_rewards(model, ids, mask, last), sequence_rewards(plain_model, ids, mask, last),
+                              atol=1e-6)
+
+
+def test_pair_rows_refuse_a_model_without_the_attention(model_and_pairs):  # noqa: F811
+    plain_model, _, chosen, rejected = model_and_pairs
+    ids, pos, segments, ci, ri, _ = pack_pair_rows(chosen[:2], rejected[:2])
+    with pytest.raises(PairRowsUnsupported, match="rewardlab_pairs"):
+        pair_rows_rewards(plain_model, ids, pos, segments, ci, ri)
+
+
+def test_trained_folder_names_plain_sdpa_not_the_training_attention(tmp_path, tiny_model_dir, synthetic_jsonl):
+    from rewardlab.config import TrainConfig
+    from rewardlab.training.trainer import train
+
+    cfg = TrainConfig(model=str(tiny_model_dir), data=str(synthetic_jsonl), output_dir=str(tmp_path / "out"),
+                      batch_size=4, micro_batch_size=2, max_steps=2, eval_fraction=0.0, report_to="none",
+                      eval_before_training=False, precision="fp32")
+    result = train(cfg, quiet=True)
+    saved = json.loads((result.output_dir / "config.json").read_text())
+    assert "rewardlab_pairs" not in json.dumps(saved)
+    from transformers import AutoModelForSequenceClassification
+
+    reloaded = AutoModelForSequenceClassification.from_pretrained(result.output_dir)
+    assert reloaded.config._attn_implementation != "rewardlab_pairs"
+
+
+def test_trainer_with_pair_rows_follows_the_plain_trajectory(tmp_path, tiny_model_dir, synthetic_jsonl):
+    """Same seed, same pairs: pair rows (micro-batches of 4 and of 1) and plain padded batches train alike."""
+    from rewardlab.config import TrainConfig
+    from rewardlab.training.trainer import train
+
+    runs = {}
+    for name, shared, micro in (("plain", False, 4), ("rows4", True, 4), ("rows1", True, 1)):
+        cfg = TrainConfig(model=str(tiny_model_dir), data=str(synthetic_jsonl), output_dir=str(tmp_path / name),
+                          batch_size=4, micro_batch_size=micro, max_steps=3, eval_fraction=0.0, report_to="none",
+                          eval_before_training=False, precision="fp32", shared_context=shared, learning_rate=1e-3)
+        result = train(cfg, quiet=True)
+        log = json.loads((result.output_dir / "training_summary.json").read_text())["train_log"]
+        runs[name] = ([r["loss"] for r in log],
+                      torch.cat([p.detach().flatten() for p in result.model.parameters()]))
+    assert runs["rows4"][0] != pytest.approx([runs["rows4"][0][0]] * 3)  # it did train
+    for name in ("rows4", "rows1"):
+        assert runs[name][0] == pytest.approx(runs["plain"][0], abs=1e-5)
+        assert torch.allclose(runs[name][1], runs["plain"][1], atol=1e-5)
