@@ -29,7 +29,6 @@ def load(n: int, max_length: int):
     from rewardlab.data.readers import read_pairs
     from rewardlab.modeling.loading import load_reward_model
     from rewardlab.modeling.templates import ConversationEncoder
-
     from rewardlab.training.pair_rows import register_pair_rows_attention
 
     # rewardlab_pairs behaves exactly like sdpa for every layout except the pair rows
