@@ -1,11 +1,14 @@
-"""Scoring speed and agreement: the shared `RewardScorer` vs the recipe's `pipeline("sentiment-analysis")`.
+"""Scoring speed and agreement: the shared `RewardScorer` (shared-context rows and plain padded batches) vs the
+recipe's `pipeline("sentiment-analysis")`.
 
     .venv/bin/python benchmarks/eval_speed.py [--model smollm2-135m-instruct] [--pairs 48] [--batch-size 16]
 
 Both score the same held-out pairs (hh-rlhf harmless-base test rows from ../shared/data) with the same weights:
 the model is loaded once (a causal LM gets a fresh score head), saved to a temporary folder, and each side loads
 that folder. The recipe (section 4.2) runs the pipeline with ``function_to_apply="none"`` and ``batch_size=1``
-on ``apply_chat_template(..., tokenize=False).replace(bos_token, "")``. Reported: pairs/s for each, the largest
+on ``apply_chat_template(..., tokenize=False).replace(bos_token, "")``. The scorer runs twice: as shipped
+(``rank_responses``: each pair's context computed once, all pairs of a batch in one padding-free row) and with
+plain right-padded batches (the model loaded with ``sdpa``). Reported: pairs/s for each, the largest
 |reward difference| between them on identical text, and on the recipe's literal text (its `.replace` removes
 every BOS string, which corrupts ChatML templates whose BOS also opens each turn). Results go to
 benchmarks/results/eval_speed.{json,md}.
@@ -64,8 +67,15 @@ def main() -> None:
         scorer = RewardScorer.from_pretrained(
             tmp, device=args.device, dtype=args.dtype, max_length=args.max_length, batch_size=args.batch_size
         )
-        scorer.score(conversations[:2])  # warm-up
-        ours, t_ours = _timed(lambda: scorer.score(conversations))
+        groups = [([dict(m) for m in p.context], [p.chosen, p.rejected]) for p in pairs]
+        scorer.rank_responses(groups[:1])  # warm-up
+        ranked, t_ours = _timed(lambda: scorer.rank_responses(groups))
+        ours = [r for pair in ranked for r in pair]
+        padded_model, _ = load_reward_model(tmp, dtype=args.dtype, attn_implementation="sdpa")
+        padded_scorer = RewardScorer(padded_model.to(scorer.device), scorer.tokenizer, max_length=args.max_length,
+                                     batch_size=args.batch_size)
+        padded_scorer.score(conversations[:2])  # warm-up
+        padded, t_padded = _timed(lambda: padded_scorer.score(conversations))
 
         device = scorer.device
         tok = scorer.tokenizer
@@ -96,7 +106,7 @@ def main() -> None:
         recipe, t_recipe = _timed(lambda: run(texts(False)))
         literal = run(texts(True))
 
-    ours_a, recipe_a, literal_a = (np.asarray(x, dtype=np.float64) for x in (ours, recipe, literal))
+    ours_a, recipe_a, literal_a, padded_a = (np.asarray(x, dtype=np.float64) for x in (ours, recipe, literal, padded))
     n = len(pairs)
 
     def accuracy(r):
@@ -115,6 +125,9 @@ def main() -> None:
             "pairs_per_s": n / t_ours,
             "accuracy": accuracy(ours_a),
         },
+        "scorer_padded_batches": {"seconds": t_padded, "pairs_per_s": n / t_padded, "accuracy": accuracy(padded_a)},
+        "rows_vs_padded_speedup": t_padded / t_ours,
+        "max_abs_diff_rows_vs_padded": float(np.max(np.abs(ours_a - padded_a))),
         "pipeline_batch_size_1": {"seconds": t_recipe, "pairs_per_s": n / t_recipe, "accuracy": accuracy(recipe_a)},
         "speedup": t_recipe / t_ours,
         "max_abs_diff_same_text": float(np.max(np.abs(ours_a - recipe_a))),
@@ -125,11 +138,15 @@ def main() -> None:
         f"# Scoring speed: RewardScorer vs recipe pipeline ({args.model}, {n} pairs, {result['device']}, "
         f"{args.dtype})\n\n"
         "| scorer | pairs/s | seconds | accuracy |\n|---|---|---|---|\n"
-        f"| RewardScorer (batch {args.batch_size}, length-sorted) | {result['scorer']['pairs_per_s']:.2f} | "
+        f"| RewardScorer, shared-context rows (batch {args.batch_size}) | {result['scorer']['pairs_per_s']:.2f} | "
         f"{t_ours:.2f} | {result['scorer']['accuracy']:.3f} |\n"
+        f"| RewardScorer, padded batches (batch {args.batch_size}, length-sorted) | "
+        f"{result['scorer_padded_batches']['pairs_per_s']:.2f} | {t_padded:.2f} | "
+        f"{result['scorer_padded_batches']['accuracy']:.3f} |\n"
         f"| pipeline('sentiment-analysis', batch_size=1) | {result['pipeline_batch_size_1']['pairs_per_s']:.2f} | "
         f"{t_recipe:.2f} | {result['pipeline_batch_size_1']['accuracy']:.3f} |\n\n"
-        f"Speed-up {result['speedup']:.2f}x. Largest |reward difference|: {result['max_abs_diff_same_text']:.2e} on "
+        f"Shared-context rows vs padded batches: {result['rows_vs_padded_speedup']:.2f}x, largest |reward "
+        f"difference| {result['max_abs_diff_rows_vs_padded']:.2e}. Rows vs the pipeline: {result['speedup']:.2f}x. Largest |reward difference|: {result['max_abs_diff_same_text']:.2e} on "
         f"identical text; {result['max_abs_diff_recipe_literal_text']:.2e} against the recipe's literal "
         '`.replace(bos_token, "")` text.\n'
     )

@@ -378,6 +378,7 @@ def main() -> int:
     ap.add_argument("--precisions", default="fp32,bf16", help="comma list of fp32 / bf16, run in this order")
     ap.add_argument("--score-precisions", default="fp32,bf16", help="which runs' models to score on held-out pairs")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--trainers", default="trl,rewardlab", help="which trainers to run (a probe may run one)")
     ap.add_argument("--max-load", type=float, default=2.5)
     ap.add_argument("--max-wait", type=float, default=600)
     ap.add_argument("--min-free-gb", type=float, default=1.0, help="a child aborts below this MemAvailable")
@@ -403,7 +404,7 @@ def main() -> int:
     log(f"matmul peak: fp32 {peaks_before['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks_before['bf16'] / 1e9:.0f} GFLOP/s")
     runs: list[dict[str, Any]] = []
     for precision in args.precisions.split(","):
-        for trainer in ("trl", "rewardlab"):
+        for trainer in args.trainers.split(","):
             name = f"{trainer}-{precision}"
             out = work / name
             spec = {"trainer": trainer, "precision": precision, "train": str(work / "train.jsonl"),

@@ -62,7 +62,7 @@ def test_pair_rows_layout():
     # pair 1: context [5, 6], chosen [7, 8], rejected [9]; pair 2: context [1], chosen [2], rejected [2, 3]
     assert ids.tolist() == [[5, 6, 7, 8, 9, 1, 2, 2, 3]] and n == 9
     assert pos.tolist() == [[0, 1, 2, 3, 2, 0, 1, 1, 2]]
-    assert segments.spans == [(0, 2, 2, 1), (5, 1, 1, 2)] and segments.length == 9
+    assert segments.spans == [(0, 2, (2, 1)), (5, 1, (1, 2))] and segments.length == 9
     assert ci.tolist() == [3, 6] and ri.tolist() == [4, 8]
 
 
@@ -117,3 +117,27 @@ def test_trainer_with_pair_rows_follows_the_plain_trajectory(tmp_path, tiny_mode
     for name in ("rows4", "rows1"):
         assert runs[name][0] == pytest.approx(runs["plain"][0], abs=1e-5)
         assert torch.allclose(runs[name][1], runs["plain"][1], atol=1e-5)
+
+
+def test_sparse_embedding_gradients_give_the_dense_update(tmp_path, tiny_model_dir, synthetic_jsonl, monkeypatch):
+    """The trainer's sparse embedding gradients (summed over micro-batches, densified once per step) train
+    exactly like dense ones."""
+    import rewardlab.training.trainer as T
+    from rewardlab.config import TrainConfig
+
+    def run(name):
+        cfg = TrainConfig(model=str(tiny_model_dir), data=str(synthetic_jsonl), output_dir=str(tmp_path / name),
+                          batch_size=4, micro_batch_size=1, max_steps=3, eval_fraction=0.0, report_to="none",
+                          eval_before_training=False, precision="fp32", learning_rate=1e-3)
+        result = T.train(cfg, quiet=True)
+        emb = result.model.get_input_embeddings()
+        return emb.sparse, torch.cat([p.detach().flatten() for p in result.model.parameters()]), emb.weight
+
+    seen = []
+    original = T._sparse_embedding_gradients
+    monkeypatch.setattr(T, "_sparse_embedding_gradients", lambda m: seen.append(original(m)) or seen[-1])
+    sparse_flag, sparse_params, weight = run("sparse")
+    assert seen and seen[0] is weight and not sparse_flag  # it was used, and the returned model is ordinary
+    monkeypatch.setattr(T, "_sparse_embedding_gradients", lambda m: None)
+    _, dense_params, _ = run("dense")
+    assert torch.allclose(sparse_params, dense_params, atol=1e-6)

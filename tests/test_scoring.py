@@ -141,3 +141,43 @@ def test_score_command_on_a_kind_folder(trained_regression, tmp_path, capsys):
                  "-o", str(out), "--device", "cpu"]) == 0
     assert "scored 2 conversations" in capsys.readouterr().err
     assert all(set(json.loads(line)) >= {"reward", "scores"} for line in out.read_text().splitlines())
+
+
+@pytest.fixture(scope="module")
+def padded_scorer(tiny_model_dir, scorer):
+    from rewardlab.modeling.loading import load_reward_model
+
+    model, tok = load_reward_model(str(tiny_model_dir), attn_implementation="sdpa")
+    model.load_state_dict(scorer.model.state_dict())  # the same weights (a causal LM gets a fresh score head)
+    return RewardScorer(model, tok)
+
+
+def test_shared_context_rows_score_like_padded_batches(scorer, padded_scorer):
+    from rewardlab.training.pair_rows import uses_pair_rows
+
+    assert uses_pair_rows(scorer.model) and not uses_pair_rows(padded_scorer.model)
+    convs = conversations(13)
+    assert scorer.score(convs) == pytest.approx(padded_scorer.score(convs), abs=1e-5)
+    ctx = [{"role": "user", "content": "which is best?"}, {"role": "assistant", "content": "ask me"},
+           {"role": "user", "content": "now"}]
+    groups = [(ctx, [f"reply {'x' * i}" for i in range(7)]), (ctx[:1], ["a", "b"]), (ctx, []), (ctx[:1], ["z"])]
+    for batch_size, max_tokens in [(16, None), (3, None), (2, 60)]:  # 3 and 2 split the group of 7
+        scorer.batch_size, scorer.max_tokens_per_batch = batch_size, max_tokens
+        ranked = scorer.rank_responses(groups)
+        assert [len(g) for g in ranked] == [7, 2, 0, 1]
+        for got, want in zip(ranked, padded_scorer.rank_responses(groups)):
+            assert got == pytest.approx(want, abs=1e-5)
+    scorer.batch_size, scorer.max_tokens_per_batch = 16, None
+
+
+def test_plan_rows_covers_every_sequence_once_within_budgets(scorer):
+    groups = [[[1, 2, 3, i] for i in range(5)], [[9] * 40, [9] * 39 + [8]], [[4, 5]]]
+    scorer.batch_size, scorer.max_tokens_per_batch = 3, 45
+    rows = scorer.plan_rows(groups)
+    scorer.batch_size, scorer.max_tokens_per_batch = 16, None
+    covered = sorted((g, i) for row in rows for g, a, e in row for i in range(a, e))
+    assert covered == [(g, i) for g, seqs in enumerate(groups) for i in range(len(seqs))]
+    for row in rows:
+        assert sum(e - a for _, a, e in row) <= 3
+        tokens = sum(3 + (e - a) if g == 0 else (41 if g == 1 else 2) for g, a, e in row)
+        assert tokens <= 45 or len(row) == 1  # the 2 x 40-token pair (41 tokens, context once) fits alone

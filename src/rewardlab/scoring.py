@@ -73,13 +73,16 @@ class RewardScorer:
         trust_remote_code: bool = False,
         **kwargs: Any,
     ) -> RewardScorer:
-        from rewardlab.modeling.loading import default_attn_implementation, load_reward_model
+        from rewardlab.modeling.loading import load_reward_model
+        from rewardlab.training.pair_rows import register_pair_rows_attention
 
         device = device or _default_device()
         dtype = dtype or ("bfloat16" if device == "cuda" else "float32")
-        rm, tok = load_reward_model(
-            model, dtype=dtype, trust_remote_code=trust_remote_code, attn_implementation=default_attn_implementation()
-        )
+        load = {"dtype": dtype, "trust_remote_code": trust_remote_code}
+        try:  # padding-free rows, each context computed once (see training/pair_rows.py)
+            rm, tok = load_reward_model(model, attn_implementation=register_pair_rows_attention(), **load)
+        except ValueError:  # an architecture (remote code) that refuses a registered attention function
+            rm, tok = load_reward_model(model, attn_implementation="sdpa", **load)
         return cls(rm.to(device), tok, **kwargs)
 
     @property
@@ -110,22 +113,77 @@ class RewardScorer:
             batches.append([i])
         return batches
 
+    def plan_rows(self, groups: Sequence[Sequence[Sequence[int]]]) -> list[list[tuple[int, int, int]]]:
+        """Padding-free rows: (group, first, end) slices of groups' sequences, longest groups first, at most
+        `batch_size` sequences and `max_tokens_per_batch` tokens (context counted once) per row. A group larger
+        than a row is split into chunks that each repeat its context."""
+        from rewardlab.training.pair_rows import shared_prefix_length
+
+        chunks: list[tuple[int, int, int, int]] = []  # (tokens, group, first, end)
+        for g, seqs in enumerate(groups):
+            for a in range(0, len(seqs), self.batch_size):
+                part = seqs[a : a + self.batch_size]
+                p = shared_prefix_length(part)
+                chunks.append((p + sum(len(s) - p for s in part), g, a, a + len(part)))
+        chunks.sort(key=lambda c: -c[0])
+        rows: list[list[tuple[int, int, int]]] = []
+        count = tokens = 0
+        for size, g, a, e in chunks:
+            fits = rows and count + (e - a) <= self.batch_size and (
+                self.max_tokens_per_batch is None or tokens + size <= self.max_tokens_per_batch)
+            if not fits:
+                rows.append([])
+                count = tokens = 0
+            rows[-1].append((g, a, e))
+            count, tokens = count + (e - a), tokens + size
+        return rows
+
+    def _progress(self, items: Any, unit: str) -> Any:
+        if not self.show_progress:
+            return items
+        from tqdm.auto import tqdm
+
+        return tqdm(items, desc="scoring", unit=unit)
+
+    def score_groups(self, groups: Sequence[Sequence[Sequence[int]]]) -> list[list[float]]:
+        """Rewards of token sequences grouped by shared context; each group's context is computed once when the
+        model has the shared-context rows attention (else padded batches). Same numbers either way."""
+        import torch
+
+        from rewardlab.training.pair_rows import pack_group_rows, row_rewards, uses_pair_rows
+
+        if not uses_pair_rows(self.model):
+            flat = self.score_ids([s for seqs in groups for s in seqs])
+            out, k = [], 0
+            for seqs in groups:
+                out.append(flat[k : k + len(seqs)])
+                k += len(seqs)
+            return out
+        out = [[0.0] * len(seqs) for seqs in groups]
+        with torch.inference_mode():
+            for row in self._progress(self.plan_rows(groups), "row"):
+                ids, pos, segments, last, _ = pack_group_rows([groups[g][a:e] for g, a, e in row])
+                index = torch.tensor([i for ends in last for i in ends])
+                rewards = row_rewards(self.model, ids.to(self.device), pos.to(self.device), segments, index).tolist()
+                k = 0
+                for g, a, e in row:
+                    out[g][a:e] = rewards[k : k + e - a]
+                    k += e - a
+        return out
+
     def score_ids(self, encoded: Sequence[Sequence[int]]) -> list[float]:
         import torch
 
         from rewardlab.training.forward import pad_batch, sequence_rewards
+        from rewardlab.training.pair_rows import uses_pair_rows
 
         if not encoded:
             return []
+        if uses_pair_rows(self.model):  # padding-free: every conversation its own group
+            return [r for (r,) in self.score_groups([[e] for e in encoded])]
         scores = [0.0] * len(encoded)
-        batches = self.plan_batches([len(e) for e in encoded])
-        iterator: Any = batches
-        if self.show_progress:
-            from tqdm.auto import tqdm
-
-            iterator = tqdm(batches, desc="scoring", unit="batch")
         with torch.inference_mode():
-            for batch in iterator:
+            for batch in self._progress(self.plan_batches([len(e) for e in encoded]), "batch"):
                 ids, mask, last = pad_batch([encoded[i] for i in batch], self.tokenizer.pad_token_id)
                 rewards = sequence_rewards(self.model, ids.to(self.device), mask.to(self.device), last)
                 for i, r in zip(batch, rewards.tolist()):
@@ -137,17 +195,10 @@ class RewardScorer:
         return self.score_ids(self.encode(conversations))
 
     def rank_responses(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[list[float]]:
-        conversations, sizes = [], []
-        for context, responses in groups:
-            sizes.append(len(responses))
-            for r in responses:
-                conversations.append([*context, {"role": "assistant", "content": r}])
-        flat = self.score(conversations)
-        out, k = [], 0
-        for n in sizes:
-            out.append(flat[k : k + n])
-            k += n
-        return out
+        """Rewards of each group's responses; a group's shared context is computed once (see `score_groups`)."""
+        return self.score_groups([
+            self.encode([[*context, {"role": "assistant", "content": r}] for r in responses])
+            for context, responses in groups])
 
 
 def conversation_from_row(row: Any, where: str) -> list[Message]:

@@ -1,19 +1,21 @@
-"""Padding-free pair rows: every pair of a micro-batch in ONE row, each pair's shared context computed once.
+"""Padding-free shared-context rows: many conversations that share a context in ONE row, the context computed once.
 
-Layout of a micro-batch of k pairs (no padding anywhere)::
+A group is one context with n responses (a preference pair is a group of two: chosen, rejected; best-of-n
+and RewardBench v2 give larger ones). Layout of a batch of groups (no padding anywhere)::
 
-    [ ctx_1 | chosen_1 | rejected_1 | ctx_2 | chosen_2 | rejected_2 | ... ]      input_ids [1, T]
+    [ ctx_1 | resp_1a | resp_1b | ctx_2 | resp_2a | resp_2b | resp_2c | ... ]      input_ids [1, T]
 
-Positions restart at 0 for every pair, and the rejected suffix's positions restart where its context ends.
-The linear layers (most of the FLOPs) see one [T, hidden] matrix, so their weight-gradient matmuls run on
-long inner dimensions (short rows are what makes micro-batch 1 slow on CPU), and no position is padding.
+Positions restart at 0 for every group, and every response's positions start where its context ends. The
+linear layers (most of the FLOPs) see one [T, hidden] matrix, so their weight-gradient matmuls run on long
+inner dimensions (short rows are what makes micro-batch 1 slow on CPU), and no position is padding.
 
-Attention is the only place pairs must not mix. The transformers attention interface is given one extra
-function, ``rewardlab_pairs``: for each pair it runs PyTorch SDPA twice, ``[ctx | chosen]`` causally (the
-fast ``is_causal`` kernel) and ``rejected`` over ``[ctx | rejected]`` with a bottom-right causal mask. Every
-token therefore sees exactly the tokens it would see alone in its own padded sequence, so rewards and
-gradients equal the plain computation (tested). Calls without pair segments (evaluation with padded batches,
-generation) fall through to ordinary SDPA, so a model loaded with this implementation behaves like ``sdpa``.
+Attention is the only place groups and responses must not mix. The transformers attention interface is given
+one extra function, ``rewardlab_pairs``: per group it runs PyTorch SDPA on ``[ctx | first response]`` causally
+(the fast ``is_causal`` kernel) and on each further response over ``[ctx | that response]`` with a
+bottom-right causal mask. Every token therefore sees exactly the tokens it would see alone in its own padded
+sequence, so rewards and gradients equal the plain computation (tested). Calls without segments (padded
+batches, generation) fall through to ordinary SDPA, so a model loaded with this implementation behaves like
+``sdpa`` everywhere else.
 """
 
 from __future__ import annotations
@@ -29,20 +31,20 @@ _KWARG = "rewardlab_pairs"
 
 
 class PairRowsUnsupported(RuntimeError):
-    """The model's architecture does not pass keyword arguments down to its attention function."""
+    """The model cannot run shared-context rows (no score head reachable, another attention, or kwargs dropped)."""
 
 
 @dataclasses.dataclass
-class PairSegments:
-    """Where each pair lies in the packed row: (start, context, chosen suffix, rejected suffix) lengths."""
+class RowSegments:
+    """Where each group lies in the packed row: (start, context length, response suffix lengths)."""
 
-    spans: list[tuple[int, int, int, int]]
+    spans: list[tuple[int, int, tuple[int, ...]]]
     calls: int = 0  # attention layers that used the segments (checked after the forward)
 
     @property
     def length(self) -> int:
-        start, p, c, r = self.spans[-1]
-        return start + p + c + r
+        start, p, suffixes = self.spans[-1]
+        return start + p + sum(suffixes)
 
 
 def pair_rows_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -51,24 +53,30 @@ def pair_rows_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
     """transformers attention function. query [1, H, T, D], key/value [1, Hkv, T, D] -> ([1, T, H, D], None)."""
     from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
 
-    segments: PairSegments | None = kwargs.pop(_KWARG, None)
+    segments: RowSegments | None = kwargs.pop(_KWARG, None)
     if segments is None:
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
                                       **kwargs)
     if query.shape[0] != 1 or query.shape[2] != segments.length:
-        raise ValueError(f"pair rows: expected one row of {segments.length} tokens, got query {tuple(query.shape)}")
+        raise ValueError(f"shared-context rows: expected one row of {segments.length} tokens, "
+                         f"got query {tuple(query.shape)}")
     groups = getattr(module, "num_key_value_groups", 1)
     key, value = repeat_kv(key, groups), repeat_kv(value, groups)
     sdpa = torch.nn.functional.scaled_dot_product_attention
     outs = []
-    for start, p, c, r in segments.spans:
-        a, b, e = start + p + c, start + p, start + p + c + r  # chosen ends at a; rejected runs a..e
-        outs.append(sdpa(query[:, :, start:a], key[:, :, start:a], value[:, :, start:a], dropout_p=dropout,
-                         scale=scaling, is_causal=True))
-        k2 = torch.cat([key[:, :, start:b], key[:, :, a:e]], dim=2)
-        v2 = torch.cat([value[:, :, start:b], value[:, :, a:e]], dim=2)
-        visible = torch.ones(r, p + r, dtype=torch.bool, device=query.device).tril(diagonal=p)
-        outs.append(sdpa(query[:, :, a:e], k2, v2, attn_mask=visible, dropout_p=dropout, scale=scaling))
+    for start, p, suffixes in segments.spans:
+        ctx_end = start + p
+        first_end = ctx_end + suffixes[0]
+        outs.append(sdpa(query[:, :, start:first_end], key[:, :, start:first_end], value[:, :, start:first_end],
+                         dropout_p=dropout, scale=scaling, is_causal=True))
+        a = first_end
+        for s in suffixes[1:]:
+            e = a + s
+            k2 = torch.cat([key[:, :, start:ctx_end], key[:, :, a:e]], dim=2)
+            v2 = torch.cat([value[:, :, start:ctx_end], value[:, :, a:e]], dim=2)
+            visible = torch.ones(s, p + s, dtype=torch.bool, device=query.device).tril(diagonal=p)
+            outs.append(sdpa(query[:, :, a:e], k2, v2, attn_mask=visible, dropout_p=dropout, scale=scaling))
+            a = e
     segments.calls += 1
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
 
@@ -83,43 +91,82 @@ def register_pair_rows_attention() -> str:
     return ATTN_IMPLEMENTATION
 
 
-def pack_pair_rows(chosen: Sequence[Sequence[int]], rejected: Sequence[Sequence[int]]
-                   ) -> tuple[torch.Tensor, torch.Tensor, PairSegments, torch.Tensor, torch.Tensor, int]:
-    """Lay the pairs out in one row. Returns input_ids [1, T], position_ids [1, T], segments, chosen_index [k],
-    rejected_index [k] (positions in the row of each reward token) and T (all real tokens)."""
+def uses_pair_rows(model: Any) -> bool:
+    """Was the model loaded with the shared-context rows attention?"""
+    from rewardlab.training.forward import unwrap_peft
+
+    config = getattr(unwrap_peft(model), "config", None)
+    return getattr(config, "_attn_implementation", None) == ATTN_IMPLEMENTATION
+
+
+def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
+    """Tokens every sequence shares at its start, leaving each at least one token of its own."""
     from rewardlab.training.forward import common_prefix_length
 
+    first = sequences[0]
+    p = min(len(s) - 1 for s in sequences)
+    for s in sequences[1:]:
+        p = min(p, common_prefix_length(first, s))
+    return max(p, 0)
+
+
+def pack_group_rows(groups: Sequence[Sequence[Sequence[int]]]
+                    ) -> tuple[torch.Tensor, torch.Tensor, RowSegments, list[list[int]], int]:
+    """Lay groups of token sequences (each group shares a context) out in one row.
+
+    Returns input_ids [1, T], position_ids [1, T], segments, the row position of each sequence's last token
+    (per group, in input order) and T (all real tokens).
+    """
     ids: list[int] = []
     pos: list[int] = []
-    spans, ci, ri = [], [], []
-    for c, r in zip(chosen, rejected):
-        p = min(common_prefix_length(c, r), len(c) - 1, len(r) - 1)  # each suffix keeps at least one token
+    spans, last = [], []
+    for seqs in groups:
+        if not seqs:
+            raise ValueError("a group needs at least one sequence")
+        p = shared_prefix_length(seqs)
         start = len(ids)
-        ids += list(c) + list(r[p:])
-        pos += list(range(len(c))) + list(range(p, len(r)))
-        spans.append((start, p, len(c) - p, len(r) - p))
-        ci.append(start + len(c) - 1)
-        ri.append(start + len(c) + len(r) - p - 1)
-    return (torch.tensor([ids]), torch.tensor([pos]), PairSegments(spans), torch.tensor(ci), torch.tensor(ri),
-            len(ids))
+        ids += list(seqs[0][:p])
+        pos += list(range(p))
+        ends = []
+        for s in seqs:
+            ids += list(s[p:])
+            pos += list(range(p, len(s)))
+            ends.append(len(ids) - 1)
+        spans.append((start, p, tuple(len(s) - p for s in seqs)))
+        last.append(ends)
+    return torch.tensor([ids]), torch.tensor([pos]), RowSegments(spans), last, len(ids)
 
 
-def pair_rows_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: PairSegments,
-                      chosen_index: torch.Tensor, rejected_index: torch.Tensor) -> torch.Tensor:
-    """Rewards [2k] = [chosen rewards; rejected rewards] of a `pack_pair_rows` micro-batch."""
+def pack_pair_rows(chosen: Sequence[Sequence[int]], rejected: Sequence[Sequence[int]]
+                   ) -> tuple[torch.Tensor, torch.Tensor, RowSegments, torch.Tensor, torch.Tensor, int]:
+    """Pairs in one row. Returns input_ids [1, T], position_ids [1, T], segments, chosen_index [k],
+    rejected_index [k] (row positions of each reward token) and T."""
+    ids, pos, segments, last, n = pack_group_rows([(c, r) for c, r in zip(chosen, rejected)])
+    return ids, pos, segments, torch.tensor([e[0] for e in last]), torch.tensor([e[1] for e in last]), n
+
+
+def row_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: RowSegments,
+                index: torch.Tensor) -> torch.Tensor:
+    """Rewards (float32) read at the row positions `index` of a packed row."""
     from rewardlab.training.forward import score_head, unwrap_peft
 
     head = score_head(model)
     if head is None:
-        raise ValueError("pair rows need a model with a `score` head; set shared_context: false")
+        raise PairRowsUnsupported("shared-context rows need a model with a `score` head")
+    if not uses_pair_rows(model):
+        impl = getattr(getattr(unwrap_peft(model), "config", None), "_attn_implementation", None)
+        raise PairRowsUnsupported(f"shared-context rows need attn_implementation={ATTN_IMPLEMENTATION!r}, "
+                                  f"the model has {impl!r}")
     base = unwrap_peft(model).base_model
-    impl = getattr(base.config, "_attn_implementation", None)
-    if impl != ATTN_IMPLEMENTATION:
-        raise PairRowsUnsupported(f"pair rows need attn_implementation={ATTN_IMPLEMENTATION!r}, the model has {impl!r}")
     segments.calls = 0
     hidden = base(input_ids=input_ids, position_ids=position_ids, **{_KWARG: segments}).last_hidden_state[0]
     if segments.calls == 0:  # the architecture did not pass keyword arguments down to its attention
-        raise PairRowsUnsupported(f"{type(base).__name__} does not route attention through the transformers attention "
-                           "interface with keyword arguments")
-    picked = torch.cat([hidden[chosen_index.to(hidden.device)], hidden[rejected_index.to(hidden.device)]])
-    return head(picked).squeeze(-1).float()
+        raise PairRowsUnsupported(f"{type(base).__name__} does not route attention through the transformers "
+                                  "attention interface with keyword arguments")
+    return head(hidden[index.to(hidden.device)]).squeeze(-1).float()
+
+
+def pair_rows_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: RowSegments,
+                      chosen_index: torch.Tensor, rejected_index: torch.Tensor) -> torch.Tensor:
+    """Rewards [2k] = [chosen rewards; rejected rewards] of a `pack_pair_rows` micro-batch."""
+    return row_rewards(model, input_ids, position_ids, segments, torch.cat([chosen_index, rejected_index]))
