@@ -17,6 +17,7 @@ benchmarks/results/eval_speed.{json,md}.
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import tempfile
 import time
@@ -46,6 +47,7 @@ def main() -> None:
 
     import numpy as np
     import torch
+    import transformers
     from transformers import pipeline
 
     from rewardlab.data.readers import read_pairs
@@ -137,6 +139,10 @@ def main() -> None:
     md = (
         f"# Scoring speed: RewardScorer vs recipe pipeline ({args.model}, {n} pairs, {result['device']}, "
         f"{args.dtype})\n\n"
+        f"Command: `python benchmarks/eval_speed.py --pairs {args.pairs} --batch-size {args.batch_size}`  \n"
+        f"Machine: {result['machine']}, {os.cpu_count()} CPU cores, {result['torch_threads']} torch threads; "
+        f"torch {torch.__version__}, transformers {transformers.__version__}, Python {platform.python_version()}. "
+        f"Data: the first {n} hh-rlhf harmless-base test pairs.\n\n"
         "| scorer | pairs/s | seconds | accuracy |\n|---|---|---|---|\n"
         f"| RewardScorer, shared-context rows (batch {args.batch_size}) | {result['scorer']['pairs_per_s']:.2f} | "
         f"{t_ours:.2f} | {result['scorer']['accuracy']:.3f} |\n"
