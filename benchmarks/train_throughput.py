@@ -284,6 +284,12 @@ def child_rewardlab(spec: dict[str, Any]) -> dict[str, Any]:
             "own_log_tokens_per_second": [r["tokens_per_second"] for r in log]}
 
 
+def rewardlab_micros(args: argparse.Namespace) -> list[int]:
+    """rewardlab's micro-batch sizes: --rewardlab-micro-batch-size takes a comma list (default: TRL's)."""
+    raw = args.rewardlab_micro_batch_size or str(args.micro_batch_size)
+    return [int(x) for x in str(raw).split(",") if x.strip()]
+
+
 def run_child(spec_path: str) -> None:
     spec = json.loads(Path(spec_path).read_text())
     import torch
@@ -368,9 +374,9 @@ def main() -> int:
     ap.add_argument("--steps", type=int, default=10, help="optimizer steps = one epoch over steps x batch pairs")
     ap.add_argument("--batch-size", type=int, default=8)
     ap.add_argument("--micro-batch-size", type=int, default=4)
-    ap.add_argument("--rewardlab-micro-batch-size", type=int, default=None,
-                    help="rewardlab's own best micro-batch (same global batch, so the same gradient); "
-                         "default: --micro-batch-size")
+    ap.add_argument("--rewardlab-micro-batch-size", default=None,
+                    help="rewardlab's micro-batch sizes, a comma list run in turn (same global batch, so the same "
+                         "gradient); default: --micro-batch-size")
     ap.add_argument("--max-length", type=int, default=512)
     ap.add_argument("--lr", type=float, default=2e-5)
     ap.add_argument("--seed", type=int, default=42)
@@ -404,14 +410,14 @@ def main() -> int:
     log(f"matmul peak: fp32 {peaks_before['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks_before['bf16'] / 1e9:.0f} GFLOP/s")
     runs: list[dict[str, Any]] = []
     for precision in args.precisions.split(","):
-        for trainer in args.trainers.split(","):
-            name = f"{trainer}-{precision}"
+        variants = [(t, args.micro_batch_size) for t in args.trainers.split(",") if t == "trl"]
+        variants += [("rewardlab", k) for k in rewardlab_micros(args) if "rewardlab" in args.trainers.split(",")]
+        for trainer, micro in variants:
+            name = f"trl-{precision}" if trainer == "trl" else f"rewardlab-m{micro}-{precision}"
             out = work / name
             spec = {"trainer": trainer, "precision": precision, "train": str(work / "train.jsonl"),
                     "heldout": str(work / "heldout.jsonl"), "out": str(out), "result": str(work / f"{name}.json"),
-                    "steps": args.steps, "batch": args.batch_size,
-                    "micro": (args.rewardlab_micro_batch_size or args.micro_batch_size) if trainer == "rewardlab"
-                    else args.micro_batch_size,
+                    "steps": args.steps, "batch": args.batch_size, "micro": micro,
                     "max_length": args.max_length, "lr": args.lr, "seed": args.seed, "threads": args.threads,
                     "min_free_gb": args.min_free_gb, "score": precision in args.score_precisions.split(",")}
             (work / f"{name}.spec.json").write_text(json.dumps(spec))
@@ -426,11 +432,12 @@ def main() -> int:
             gate["wall_s"] = round(time.time() - t0, 1)
             if proc.returncode != 0 or not Path(spec["result"]).exists():
                 log(f"{name}: FAILED rc={proc.returncode}\n{proc.stderr[-4000:]}")
-                runs.append({"name": name, "trainer": trainer, "precision": precision, "failed": proc.returncode,
+                runs.append({"name": name, "trainer": trainer, "precision": precision, "micro": micro,
+                             "failed": proc.returncode,
                              "stderr_tail": proc.stderr[-2000:], **gate})
                 continue
             r = json.loads(Path(spec["result"]).read_text())
-            r.update(name=name, **gate)
+            r.update(name=name, micro=micro, **gate)
             runs.append(r)
             log(f"{name}: done in {gate['wall_s']}s, peak {r['peak_rss_gb']:.2f} GB, load {gate['load_at_end']}")
             finish(args, runs, data, peaks_before, None, t_all)
@@ -449,9 +456,10 @@ def finish(args: argparse.Namespace, runs: list[dict[str, Any]], data: dict[str,
 
     by = {r["name"]: r for r in runs}
     comparisons = {}
-    for precision in args.precisions.split(","):
-        a, b = by.get(f"rewardlab-{precision}"), by.get(f"trl-{precision}")
-        if not a or not b or "metrics" not in a or "metrics" not in b:
+    for a in runs:
+        precision = a["precision"]
+        b = by.get(f"trl-{precision}")
+        if a["trainer"] != "rewardlab" or not b or "metrics" not in a or "metrics" not in b:
             continue
         ma, mb = a["metrics"], b["metrics"]
         cmp = {k: ratio(ma[k], mb[k]) for k in ("pairs_per_second", "real_tokens_per_second", "peak_rss_gb", "mfu")}
@@ -463,13 +471,14 @@ def finish(args: argparse.Namespace, runs: list[dict[str, Any]], data: dict[str,
                 and ha["accuracy_ci_low"] <= hb["accuracy"] <= ha["accuracy_ci_high"])
         cmp["goal_3x_pairs_per_second"] = cmp["pairs_per_second"] >= 3.0
         cmp["goal_half_peak_memory"] = cmp["peak_rss_gb"] <= 0.5
-        comparisons[f"rewardlab/trl {precision}"] = cmp
+        comparisons[f"rewardlab micro {a['micro']} / trl micro {b['micro']}, {precision}"] = cmp
     best = {}
     for trainer in ("trl", "rewardlab"):
         ok = [r for r in runs if r["trainer"] == trainer and "metrics" in r]
         if ok:
             top = max(ok, key=lambda r: r["metrics"]["pairs_per_second"])
             best[trainer] = {"precision": top["precision"], "mixed_precision": top.get("mixed_precision"),
+                             "micro_batch_size": top.get("micro"),
                              "pairs_per_second": top["metrics"]["pairs_per_second"]}
     if len(best) == 2:
         best["ratio_best_vs_best"] = best["rewardlab"]["pairs_per_second"] / best["trl"]["pairs_per_second"]
@@ -481,8 +490,8 @@ def finish(args: argparse.Namespace, runs: list[dict[str, Any]], data: dict[str,
                      "micro_batch_size": args.micro_batch_size, "steps": args.steps, "epochs": 1,
                      "learning_rate": args.lr, "schedule": "cosine, 3% warm-up", "weight_decay": 0.001,
                      "max_grad_norm": 1.0, "seed": args.seed, "gradient_checkpointing": False,
-                     "rewardlab": "shared_context=True, length_grouping=True",
-                     "rewardlab_micro_batch_size": args.rewardlab_micro_batch_size or args.micro_batch_size,
+                     "rewardlab": "shared_context=True (padding-free pair rows), length_grouping=True",
+                     "rewardlab_micro_batch_size": ",".join(map(str, rewardlab_micros(args))),
                      "trl": "RewardConfig defaults otherwise (disable_dropout, no gradient checkpointing set)"},
         "data": data, "matmul_peak_flops": {"before": peaks_before, "after": peaks_after, "used": peaks},
         "complete": peaks_after is not None,
@@ -508,25 +517,25 @@ def render_markdown(rec: dict[str, Any]) -> str:
         "Versions: " + ", ".join(f"{k} {x}" for k, x in v.items()) + "  ",
         f"Data: {d['train_pairs']} training pairs (one epoch, {s['steps']} steps of {s['batch_size']} pairs, "
         f"micro-batch {s['micro_batch_size']} for TRL, {s.get('rewardlab_micro_batch_size', s['micro_batch_size'])} "
-        f"for rewardlab: the same global batch, so the same gradient) and {d['heldout_pairs']} disjoint held-out pairs from "
+        f"for rewardlab (one padding-free row per micro-batch): the same global batch, so the same gradient) and {d['heldout_pairs']} disjoint held-out pairs from "
         f"hh-rlhf harmless-base ({d['fit_max_length']} of {d['rows']} rows fit in {s['max_length']} tokens; "
         f"only those are used so neither trainer drops or truncates). lr {s['learning_rate']}, {s['schedule']}, "
         f"no gradient checkpointing, seed {s['seed']}. Timed: steps 2..{s['steps']} (wall clock).  ",
         f"Matmul peak (2048^3, {rec['threads']} threads): fp32 {rec['matmul_peak_flops']['used']['fp32'] / 1e9:.0f} "
         f"GFLOP/s, bf16 {rec['matmul_peak_flops']['used']['bf16'] / 1e9:.0f} GFLOP/s.",
         "",
-        "| run | precision | pairs/s | real tokens/s | padding | MFU | peak RSS GB | held-out accuracy [95% CI] "
-        "| load at start/end |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| run | precision | micro-batch | pairs/s | real tokens/s | padding | MFU | peak RSS GB "
+        "| held-out accuracy [95% CI] | load at start/end |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rec["runs"]:
         if "failed" in r:
-            lines.append(f"| {r['name']} | FAILED (rc {r['failed']}) | | | | | | | {r['load_at_start']} |")
+            lines.append(f"| {r['name']} | FAILED (rc {r['failed']}) | | | | | | | | {r['load_at_start']} |")
             continue
         m = r["metrics"]
         h = r.get("heldout")
         acc = (f"{h['accuracy']:.3f} [{h['accuracy_ci_low']:.3f}, {h['accuracy_ci_high']:.3f}]" if h else "not scored")
-        lines.append(f"| {r['trainer']} | {r['precision']} | {m['pairs_per_second']:.3f} | "
+        lines.append(f"| {r['trainer']} | {r['precision']} | {r.get('micro', '')} | {m['pairs_per_second']:.3f} | "
                      f"{m['real_tokens_per_second']:.0f} | {m['padding_fraction']:.1%} | {m['mfu']:.1%} | "
                      f"{m['peak_rss_gb']:.2f} | {acc} | {r['load_at_start']}/{r['load_at_end']} |")
     lines += ["", "| ratio rewardlab/TRL | pairs/s | real tokens/s | peak RSS | MFU | accuracy diff | "
@@ -540,7 +549,8 @@ def render_markdown(rec: dict[str, Any]) -> str:
     b = rec["best"]
     if "ratio_best_vs_best" in b:
         lines += ["", f"Best configuration: TRL {b['trl']['mixed_precision']} {b['trl']['pairs_per_second']:.3f} "
-                      f"pairs/s, rewardlab {b['rewardlab']['mixed_precision']} "
+                      f"pairs/s, rewardlab {b['rewardlab']['mixed_precision']} (micro-batch "
+                      f"{b['rewardlab'].get('micro_batch_size')}) "
                       f"{b['rewardlab']['pairs_per_second']:.3f} pairs/s: {b['ratio_best_vs_best']:.2f}x."]
     lines += ["", f"Wall time {rec['wall_minutes']} min."]
     if not rec.get("complete", True):
