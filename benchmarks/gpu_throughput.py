@@ -2,7 +2,8 @@
 Llama-architecture reward model of ~1-2B parameters at 4096 tokens, trained on synthetic pairs whose chosen and
 rejected share a long context (as in hh-rlhf), with
 
-  - rewardlab's shared-context packing (one row [context | chosen | rejected], SDPA with a 4D mask), and
+  - rewardlab's shared-context rows (all pairs of a step in one padding-free row, each context once, SDPA per
+    pair through the registered ``rewardlab_pairs`` attention), and
   - the plain padded computation TRL's RewardTrainer performs (chosen and rejected as separate padded rows),
 
 in the same run, bf16. Reports real tokens/s, pairs/s, padding fraction and MFU against a matmul peak measured
@@ -24,7 +25,8 @@ import torch
 
 from rewardlab.losses import bradley_terry_loss
 from rewardlab.modeling.tiny import llama_config_for_params
-from rewardlab.training.forward import pack_shared_context, packed_pair_rewards, pad_batch, sequence_rewards
+from rewardlab.training.forward import pad_batch, sequence_rewards
+from rewardlab.training.pair_rows import pack_pair_rows, pair_rows_rewards, register_pair_rows_attention
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -74,8 +76,8 @@ def run(mode: str, model, chosen, rejected, pairs_per_step: int, steps: int, dev
         t = time.perf_counter()
         with torch.autocast(device_type=device, dtype=torch.bfloat16):
             if mode == "rewardlab":
-                ids, mask, pos, ci, ri, _ = pack_shared_context(c, r, pad_id=0)
-                rewards = packed_pair_rewards(model, ids.to(device), mask.to(device), pos.to(device), ci, ri)
+                ids, pos, segments, ci, ri, _ = pack_pair_rows(c, r)
+                rewards = pair_rows_rewards(model, ids.to(device), pos.to(device), segments, ci, ri)
                 n_proc = ids.numel()
             else:
                 ids, mask, last = pad_batch(c + r, pad_id=0)
@@ -117,12 +119,13 @@ def main() -> int:
     else:
         cfg = llama_config_for_params(args.billions, max_position_embeddings=args.seq)
     cfg.num_labels, cfg.pad_token_id = 1, 0
-    cfg._attn_implementation = "sdpa"
+    register_pair_rows_attention()
     peak = matmul_peak(device, torch.bfloat16)
     chosen, rejected = synthetic_pairs(args.pairs_per_step * (args.steps + 1), args.seq, cfg.vocab_size)
     results = []
     for mode in ("rewardlab", "padded (TRL's computation)"):
         torch.manual_seed(0)
+        cfg._attn_implementation = "rewardlab_pairs" if mode == "rewardlab" else "sdpa"
         model = AutoModelForSequenceClassification.from_config(cfg).to(device)
         model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
         model.train()
