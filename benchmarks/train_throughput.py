@@ -391,7 +391,12 @@ def main() -> int:
     ap.add_argument("--work", default=str(ROOT / "outputs" / "bench-train-throughput"))
     ap.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "train_throughput"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--render", help="re-write the .md from an existing results .json and exit")
     args = ap.parse_args()
+    if args.render:
+        rec = json.loads(Path(args.render).read_text())
+        Path(args.render).with_suffix(".md").write_text(render_markdown(rec))
+        return 0
     if args.child:
         run_child(args.child)
         return 0
@@ -506,6 +511,11 @@ def finish(args: argparse.Namespace, runs: list[dict[str, Any]], data: dict[str,
     return md
 
 
+def processed_tokens_per_pair(metrics: dict[str, Any]) -> float:
+    """Positions run through the model per pair, padding included."""
+    return metrics["real_tokens_per_pair"] / (1.0 - metrics["padding_fraction"])
+
+
 def render_markdown(rec: dict[str, Any]) -> str:
     s, d = rec["settings"], rec["data"]
     v = rec["versions"]
@@ -546,6 +556,13 @@ def render_markdown(rec: dict[str, Any]) -> str:
                      f"{c['peak_rss_gb']:.2f}x | {c['mfu']:.2f}x | "
                      f"{'' if diff is None else f'{diff:+.3f}'} | {c.get('accuracy_each_within_other_interval', '')} | "
                      f"{c['goal_3x_pairs_per_second']} | {c['goal_half_peak_memory']} |")
+    lines += ["", "Tokens each trainer runs through the model per pair (real / processed, padding included): "
+              + "; ".join(f"{r['trainer']} {r['precision']} micro {r.get('micro', '')}: "
+                          f"{r['metrics']['real_tokens_per_pair']:.0f} / "
+                          f"{processed_tokens_per_pair(r['metrics']):.0f}" for r in rec["runs"] if "metrics" in r)
+              + ". Both trainers spend most of a step in matmuls running near the measured peak, so the "
+                "ratio of processed tokens per pair is about the pairs/s ratio an equally fast per-token "
+                "trainer can reach on these pairs."]
     b = rec["best"]
     if "ratio_best_vs_best" in b:
         lines += ["", f"Best configuration: TRL {b['trl']['mixed_precision']} {b['trl']['pairs_per_second']:.3f} "
