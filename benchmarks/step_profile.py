@@ -150,7 +150,24 @@ def main() -> None:
             print(f"{prec:5s} {name:10s} {best:7.2f}s {row['pairs_per_s']:6.2f} pairs/s {tokens:6d} tok "
                   f"{row['tokens_per_s']:7.0f} tok/s loss {loss:.4f} |g| {gnorm:.4f}", flush=True)
     if args.json:
+        import platform
+        import sys
+
+        import transformers
+
         Path(args.json).write_text(json.dumps(rows, indent=1))
+        lines = [f"# Forward+backward per pair by layout (smollm2-135m-instruct, {args.pairs} hh-rlhf pairs)", "",
+                 f"Command: `python benchmarks/step_profile.py {' '.join(sys.argv[1:])}`  ",
+                 f"Machine: {platform.machine()}, {args.threads} torch threads; torch {torch.__version__}, "
+                 f"transformers {transformers.__version__}. Best of {args.reps}; no optimizer step. Layouts: "
+                 "padded4 = TRL's (4 pairs -> 8 right-padded rows); packed1/4 = one 4-D-masked row per pair; "
+                 "rowsK = K pairs in one padding-free row (rewardlab's default).", "",
+                 "| precision | layout | seconds | pairs/s | positions run | positions/s | loss | grad norm |",
+                 "|---|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['precision']} | {r['layout']} | {r['seconds']} | {r['pairs_per_s']:.2f} | {r['tokens']} | "
+                  f"{r['tokens_per_s']:.0f} | {r['loss']:.4f} | {r['grad_norm']:.4f} |" for r in rows]
+        lines += ["", "Same loss and gradient norm in every fp32 layout: the layouts compute the same maths."]
+        Path(args.json).with_suffix(".md").write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
