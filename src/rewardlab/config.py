@@ -36,7 +36,8 @@ class TrainConfig:
     on_invalid: str = field("drop", "Invalid rows: 'drop' (counted and reported) or 'error' (stop at the first).")
     learning_rate: float = field(1e-5, "Peak learning rate.")
     batch_size: int = field(256, "Pairs per optimizer step, over all processes (the recipe's global batch size).")
-    micro_batch_size: int = field(1, "Pairs per forward pass per process; gradient accumulation makes up the rest.")
+    micro_batch_size: int = field(1, "Pairs per forward pass per process (with shared_context: one padding-free "
+                                     "row); gradient accumulation makes up the rest.")
     num_epochs: float = field(1.0, "Passes over the training pairs (fractions allowed).")
     max_steps: int | None = field(None, "Stop after this many optimizer steps (overrides num_epochs).")
     lr_scheduler: str = field("cosine", "Learning-rate schedule: cosine, linear or constant (after warmup).")
@@ -51,9 +52,10 @@ class TrainConfig:
     gradient_checkpointing: bool = field(True, "Recompute activations in the backward pass to save memory.")
     length_grouping: bool = field(True, "Sort each optimizer step's pairs by length before cutting micro-batches "
                                         "(less padding; the step's gradient is unchanged).")
-    shared_context: bool = field(True, "Compute each pair's shared conversation once: one row [context | chosen | "
-                                       "rejected] with a mask so each response sees only the context and itself "
-                                       "(same rewards and gradients as separate sequences, fewer tokens).")
+    shared_context: bool = field(True, "Compute each pair's shared conversation once and run micro-batches "
+                                       "padding-free: one row [context | chosen | rejected | context | ...] whose "
+                                       "attention lets each response see only its context and itself (same "
+                                       "rewards and gradients as separate padded sequences, fewer tokens).")
     seed: int = field(42, "Seed for data order, held-out split and initialisation.")
     logging_steps: int = field(1, "Log training metrics every this many optimizer steps.")
     eval_steps: int | None = field(None, "Evaluate on the held-out pairs every this many steps (None: at the end only).")
