@@ -54,3 +54,22 @@ def test_train_kind_pairwise_then_eval_through_the_same_flow(tmp_path, tiny_mode
     assert rc == 0
     results = json.loads((tmp_path / "ev" / "results.json").read_text())
     assert 0.0 <= results["score"] <= 1.0
+
+
+def test_eval_of_a_kind_folder_takes_batch_size_and_max_length(trained_regression, tmp_path, monkeypatch):
+    """`eval` hands --batch-size and --max-length to a kind folder's judge (they used to be ignored)."""
+    import rewardlab.evaluation.cli_commands as ec
+
+    seen = {}
+
+    def fake_eval_command(model, judge=None, **kwargs):
+        seen["judge"] = judge
+        return 0
+
+    monkeypatch.setattr(ec, "eval_command", fake_eval_command)
+    cfg, _ = trained_regression
+    rc = main(["eval", cfg.output_dir, "--benchmark", "pairs", "--data", "x.jsonl", "--batch-size", "3",
+               "--max-length", "77"])
+    assert rc == 0
+    judge = seen["judge"]
+    assert judge.inner.batch_size == 3 and judge.encoder.max_length == 77

@@ -128,11 +128,11 @@ def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.evaluation.cli_commands import eval_command
-    from rewardlab.kinds import KIND_FILE, load_judge
+    from rewardlab.kinds import KIND_FILE, load_scorer
 
     judge = None
     if (Path(args.model) / KIND_FILE).exists():  # pairwise / regression / multi-objective folders
-        judge = load_judge(args.model, device=args.device)
+        judge = load_scorer(args.model, device=args.device, max_length=args.max_length, batch_size=args.batch_size)
     return eval_command(args.model, benchmark=args.benchmark, data=args.data, out_dir=args.out, judge=judge,
                         batch_size=args.batch_size, max_length=args.max_length, tie_policy=args.ties,
                         bootstrap_samples=args.bootstrap, split=args.split, limit=args.limit, device=args.device,
