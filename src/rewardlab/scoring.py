@@ -73,16 +73,12 @@ class RewardScorer:
         trust_remote_code: bool = False,
         **kwargs: Any,
     ) -> RewardScorer:
-        from rewardlab.modeling.loading import load_reward_model
-        from rewardlab.training.pair_rows import register_pair_rows_attention
+        from rewardlab.training.pair_rows import load_with_pair_rows
 
         device = device or _default_device()
         dtype = dtype or ("bfloat16" if device == "cuda" else "float32")
-        load = {"dtype": dtype, "trust_remote_code": trust_remote_code}
-        try:  # padding-free rows, each context computed once (see training/pair_rows.py)
-            rm, tok = load_reward_model(model, attn_implementation=register_pair_rows_attention(), **load)
-        except ValueError:  # an architecture (remote code) that refuses a registered attention function
-            rm, tok = load_reward_model(model, attn_implementation="sdpa", **load)
+        # padding-free rows, each context computed once (see training/pair_rows.py); plain SDPA where refused
+        rm, tok = load_with_pair_rows(model, dtype=dtype, trust_remote_code=trust_remote_code)
         return cls(rm.to(device), tok, **kwargs)
 
     @property

@@ -40,11 +40,20 @@ class RowSegments:
 
     spans: list[tuple[int, int, tuple[int, ...]]]
     calls: int = 0  # attention layers that used the segments (checked after the forward)
+    _masks: dict[tuple[int, int, Any], torch.Tensor] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def length(self) -> int:
         start, p, suffixes = self.spans[-1]
         return start + p + sum(suffixes)
+
+    def response_mask(self, context: int, response: int, device: Any) -> torch.Tensor:
+        """[response, context + response] bool, bottom-right causal; built once per shape, shared by all layers."""
+        key = (context, response, device)
+        if key not in self._masks:
+            self._masks[key] = torch.ones(response, context + response, dtype=torch.bool,
+                                          device=device).tril(diagonal=context)
+        return self._masks[key]
 
 
 def pair_rows_attention(module: torch.nn.Module, query: torch.Tensor, key: torch.Tensor, value: torch.Tensor,
@@ -74,8 +83,8 @@ def pair_rows_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
             e = a + s
             k2 = torch.cat([key[:, :, start:ctx_end], key[:, :, a:e]], dim=2)
             v2 = torch.cat([value[:, :, start:ctx_end], value[:, :, a:e]], dim=2)
-            visible = torch.ones(s, p + s, dtype=torch.bool, device=query.device).tril(diagonal=p)
-            outs.append(sdpa(query[:, :, a:e], k2, v2, attn_mask=visible, dropout_p=dropout, scale=scaling))
+            outs.append(sdpa(query[:, :, a:e], k2, v2, attn_mask=segments.response_mask(p, s, query.device),
+                             dropout_p=dropout, scale=scaling))
             a = e
     segments.calls += 1
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
@@ -89,6 +98,20 @@ def register_pair_rows_attention() -> str:
     AttentionInterface.register(ATTN_IMPLEMENTATION, pair_rows_attention)
     ALL_MASK_ATTENTION_FUNCTIONS.register(ATTN_IMPLEMENTATION, sdpa_mask)  # padded batches: ordinary SDPA masks
     return ATTN_IMPLEMENTATION
+
+
+def load_with_pair_rows(name: str, on_fallback: Any = None, **kwargs: Any) -> tuple[Any, Any]:
+    """`load_reward_model` with the shared-context rows attention; an architecture that refuses a registered
+    attention function (e.g. remote code that only knows eager/sdpa) loads with SDPA instead, reported through
+    `on_fallback(message)`. Callers then branch on `uses_pair_rows(model)`."""
+    from rewardlab.modeling.loading import load_reward_model
+
+    try:
+        return load_reward_model(name, attn_implementation=register_pair_rows_attention(), **kwargs)
+    except ValueError as exc:
+        if on_fallback is not None:
+            on_fallback(f"shared-context rows unavailable for this model ({exc}); using SDPA")
+        return load_reward_model(name, attn_implementation="sdpa", **kwargs)
 
 
 def uses_pair_rows(model: Any) -> bool:

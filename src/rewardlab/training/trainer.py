@@ -35,12 +35,12 @@ from rewardlab.training.forward import (
     unwrap_peft,
 )
 from rewardlab.training.pair_rows import (
-    ATTN_IMPLEMENTATION,
     PairRowsUnsupported,
     RowSegments,
+    load_with_pair_rows,
     pack_pair_rows,
     pair_rows_rewards,
-    register_pair_rows_attention,
+    uses_pair_rows,
 )
 
 
@@ -51,8 +51,7 @@ class RewardModule(torch.nn.Module):
         super().__init__()
         self.model = model
         # padding-free pair rows when the model was loaded with their attention function (see pair_rows.py)
-        base_config = getattr(unwrap_peft(model), "config", None)
-        self.pair_rows = getattr(base_config, "_attn_implementation", None) == ATTN_IMPLEMENTATION
+        self.pair_rows = uses_pair_rows(model)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 last_index: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
@@ -199,11 +198,7 @@ def _load_model(cfg: TrainConfig, quant: Any, log: Any) -> tuple[Any, Any]:
     kwargs = {"trust_remote_code": cfg.trust_remote_code, "quantization_config": quant}
     if not cfg.shared_context:
         return load_reward_model(cfg.model, attn_implementation=default_attn_implementation(), **kwargs)
-    try:
-        return load_reward_model(cfg.model, attn_implementation=register_pair_rows_attention(), **kwargs)
-    except ValueError as exc:  # e.g. remote code that only knows eager/sdpa
-        log(f"pair rows unavailable for this model ({exc}); using SDPA with 4-D masks")
-        return load_reward_model(cfg.model, attn_implementation="sdpa", **kwargs)
+    return load_with_pair_rows(cfg.model, on_fallback=lambda msg: log(f"{msg} with 4-D masks"), **kwargs)
 
 
 def pair_forward(module: Any, data: TokenizedPairs, idx: list[int], pad_id: int, device: Any,
