@@ -57,6 +57,36 @@ def test_pair_rows_equal_padded_rewards_and_gradients(model_and_pairs, rows_mode
     assert segments.calls >= 2  # every attention layer used the segments (recomputed ones too, if checkpointing)
 
 
+@pytest.mark.parametrize("checkpointing", [False, True])
+def test_last_mlp_runs_only_at_the_reward_positions_of_a_row(model_and_pairs, rows_model, checkpointing):  # noqa: F811
+    """The last layer's MLP sees the 2k reward positions of a row (also when checkpointing recomputes it) and
+    every position of an ordinary padded batch; the rewards and gradients stay those of the padded maths."""
+    model, tok = rows_model
+    mlp = model.model.layers[-1].mlp
+    _, _, chosen, rejected = model_and_pairs
+    with torch.no_grad():  # rewardlab's hooks are installed by the first row forward
+        pair_rows_rewards(model, *pack_pair_rows(chosen, rejected)[:5])
+    seen = []
+    # a pre-hook registered after rewardlab's sees the inputs the MLP really runs on (a checkpoint recompute
+    # stops early inside the MLP, so a forward hook would miss it)
+    handle = mlp.register_forward_pre_hook(lambda m, args: seen.append(tuple(args[0].shape[:2])))
+    try:
+        plain, rows, g_plain, g_rows, *_ = _plain_and_rows(model_and_pairs, rows_model, checkpointing)
+        assert seen[0] == (1, 2 * len(chosen))  # the forward of the row: one position per response
+        assert all(shape == (1, 2 * len(chosen)) for shape in seen)  # and the recompute, if any
+        assert len(seen) == (2 if checkpointing else 1)
+        assert torch.allclose(plain, rows, atol=1e-5)
+        for k in g_plain:
+            assert torch.allclose(g_plain[k], g_rows[k], atol=1e-5, rtol=1e-4), k
+        seen.clear()
+        ids, mask, last = pad_batch(chosen, tok.pad_token_id)
+        with torch.no_grad():
+            sequence_rewards(model, ids, mask, last)
+        assert seen == [tuple(ids.shape)]  # padded batches are untouched
+    finally:
+        handle.remove()
+
+
 def test_pair_rows_layout():
     ids, pos, segments, ci, ri, n = pack_pair_rows([[5, 6, 7, 8], [1, 2]], [[5, 6, 9], [1, 2, 3]])
     # pair 1: context [5, 6], chosen [7, 8], rejected [9]; pair 2: context [1], chosen [2], rejected [2, 3]

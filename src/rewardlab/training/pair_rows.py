@@ -28,6 +28,8 @@ import torch
 
 ATTN_IMPLEMENTATION = "rewardlab_pairs"
 _KWARG = "rewardlab_pairs"
+_LAST_MLP = "_rewardlab_last_mlp"  # plain attribute on the last layer's attention: its MLP (not a submodule)
+_ROWS = "_rewardlab_reward_rows"  # plain attribute on that MLP: (row length, reward positions) for its next call
 
 
 class PairRowsUnsupported(RuntimeError):
@@ -40,6 +42,7 @@ class RowSegments:
 
     spans: list[tuple[int, int, tuple[int, ...]]]
     calls: int = 0  # attention layers that used the segments (checked after the forward)
+    reward_index: torch.Tensor | None = None  # row positions whose final hidden state is read (set by row_rewards)
     _masks: dict[tuple[int, int, Any], torch.Tensor] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
@@ -60,7 +63,7 @@ def pair_rows_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
                         attention_mask: torch.Tensor | None, dropout: float = 0.0, scaling: float | None = None,
                         **kwargs: Any) -> tuple[torch.Tensor, None]:
     """transformers attention function. query [1, H, T, D], key/value [1, Hkv, T, D] -> ([1, T, H, D], None)."""
-    from transformers.integrations.sdpa_attention import repeat_kv, sdpa_attention_forward
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
 
     segments: RowSegments | None = kwargs.pop(_KWARG, None)
     if segments is None:
@@ -69,25 +72,68 @@ def pair_rows_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
     if query.shape[0] != 1 or query.shape[2] != segments.length:
         raise ValueError(f"shared-context rows: expected one row of {segments.length} tokens, "
                          f"got query {tuple(query.shape)}")
-    groups = getattr(module, "num_key_value_groups", 1)
-    key, value = repeat_kv(key, groups), repeat_kv(value, groups)
     sdpa = torch.nn.functional.scaled_dot_product_attention
+    # grouped-query attention without materialising repeated keys/values (SDPA's enable_gqa)
+    gqa = {"enable_gqa": True} if getattr(module, "num_key_value_groups", 1) > 1 else {}
+    # Split the row ONCE into per-call pieces ([ctx | first response], then each further response): the backward
+    # of a split is one concatenation, where slicing the whole row per call would make each call's backward
+    # zero-fill and add a gradient the size of the whole row (most of the non-matmul time on CPU).
+    sizes = [n for _, p, suffixes in segments.spans for n in (p + suffixes[0], *suffixes[1:])]
+    qs, ks, vs = query.split(sizes, dim=2), key.split(sizes, dim=2), value.split(sizes, dim=2)
     outs = []
-    for start, p, suffixes in segments.spans:
-        ctx_end = start + p
-        first_end = ctx_end + suffixes[0]
-        outs.append(sdpa(query[:, :, start:first_end], key[:, :, start:first_end], value[:, :, start:first_end],
-                         dropout_p=dropout, scale=scaling, is_causal=True))
-        a = first_end
-        for s in suffixes[1:]:
-            e = a + s
-            k2 = torch.cat([key[:, :, start:ctx_end], key[:, :, a:e]], dim=2)
-            v2 = torch.cat([value[:, :, start:ctx_end], value[:, :, a:e]], dim=2)
-            outs.append(sdpa(query[:, :, a:e], k2, v2, attn_mask=segments.response_mask(p, s, query.device),
-                             dropout_p=dropout, scale=scaling))
-            a = e
+    j = 0
+    for _, p, suffixes in segments.spans:
+        outs.append(sdpa(qs[j], ks[j], vs[j], dropout_p=dropout, scale=scaling, is_causal=True, **gqa))
+        ctx_k, ctx_v = ks[j][:, :, :p], vs[j][:, :, :p]
+        for n, s in enumerate(suffixes[1:], start=1):
+            k2, v2 = torch.cat([ctx_k, ks[j + n]], dim=2), torch.cat([ctx_v, vs[j + n]], dim=2)
+            outs.append(sdpa(qs[j + n], k2, v2, attn_mask=segments.response_mask(p, s, query.device),
+                             dropout_p=dropout, scale=scaling, **gqa))
+        j += len(suffixes)
     segments.calls += 1
+    last_mlp = module.__dict__.get(_LAST_MLP)
+    if last_mlp is not None and segments.reward_index is not None:  # the next MLP call runs only at the rewards
+        last_mlp.__dict__[_ROWS] = (segments.length, segments.reward_index)
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
+
+
+def _mlp_only_at_rewards(mlp: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
+    """Forward pre-hook: run the last MLP on the reward positions only (set by the attention just before)."""
+    length, index = mlp.__dict__.pop(_ROWS, (None, None))
+    x = args[0] if args else None
+    if index is None or len(args) != 1 or kwargs or x.dim() != 3 or x.shape[:2] != (1, length):
+        mlp.__dict__.pop("_rewardlab_scatter", None)
+        return None
+    mlp.__dict__["_rewardlab_scatter"] = (x, index)
+    return (x[:, index],), {}
+
+
+def _scatter_back(mlp: torch.nn.Module, args: tuple, kwargs: dict, out: Any) -> Any:
+    """Forward hook: put the reward positions' MLP outputs back in a full-length (otherwise zero) tensor."""
+    pending = mlp.__dict__.pop("_rewardlab_scatter", None)
+    if pending is None or not isinstance(out, torch.Tensor):
+        return None
+    x, index = pending
+    return out.new_zeros(x.shape[:2] + out.shape[2:]).index_copy(1, index, out)
+
+
+def _restrict_last_mlp(base: Any) -> None:
+    """Make the last decoder layer's MLP (most of that layer's FLOPs) run only at the reward positions of a row.
+
+    A reward reads the final hidden state at one position per response; after the last attention nothing
+    mixes positions, so the MLP output elsewhere is never used (the rows' rewards and gradients are unchanged,
+    tested). Hooks, not a replaced module: the state dict, saving and padded calls are untouched, and the
+    hooks fire again when gradient checkpointing recomputes the layer. Idempotent; architectures without a
+    ``layers[-1].self_attn`` / ``.mlp`` pair are left as they are.
+    """
+    layers = getattr(base, "layers", None)
+    last = layers[-1] if isinstance(layers, torch.nn.ModuleList) and len(layers) else None
+    attn, mlp = getattr(last, "self_attn", None), getattr(last, "mlp", None)
+    if not isinstance(attn, torch.nn.Module) or not isinstance(mlp, torch.nn.Module) or _LAST_MLP in attn.__dict__:
+        return
+    mlp.register_forward_pre_hook(_mlp_only_at_rewards, with_kwargs=True)
+    mlp.register_forward_hook(_scatter_back, with_kwargs=True)
+    attn.__dict__[_LAST_MLP] = mlp
 
 
 def register_pair_rows_attention() -> str:
@@ -181,12 +227,14 @@ def row_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor,
         raise PairRowsUnsupported(f"shared-context rows need attn_implementation={ATTN_IMPLEMENTATION!r}, "
                                   f"the model has {impl!r}")
     base = unwrap_peft(model).base_model
-    segments.calls = 0
+    _restrict_last_mlp(base)
+    index = index.to(input_ids.device)
+    segments.calls, segments.reward_index = 0, index
     hidden = base(input_ids=input_ids, position_ids=position_ids, **{_KWARG: segments}).last_hidden_state[0]
     if segments.calls == 0:  # the architecture did not pass keyword arguments down to its attention
         raise PairRowsUnsupported(f"{type(base).__name__} does not route attention through the transformers "
                                   "attention interface with keyword arguments")
-    return head(hidden[index.to(hidden.device)]).squeeze(-1).float()
+    return head(hidden[index.to(hidden.device)]).squeeze(-1).float()  # the only positions the last MLP ran
 
 
 def pair_rows_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: RowSegments,
