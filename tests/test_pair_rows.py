@@ -89,11 +89,56 @@ def test_last_mlp_runs_only_at_the_reward_positions_of_a_row(model_and_pairs, ro
 
 def test_pair_rows_layout():
     ids, pos, segments, ci, ri, n = pack_pair_rows([[5, 6, 7, 8], [1, 2]], [[5, 6, 9], [1, 2, 3]])
-    # pair 1: context [5, 6], chosen [7, 8], rejected [9]; pair 2: context [1], chosen [2], rejected [2, 3]
-    assert ids.tolist() == [[5, 6, 7, 8, 9, 1, 2, 2, 3]] and n == 9
-    assert pos.tolist() == [[0, 1, 2, 3, 2, 0, 1, 1, 2]]
-    assert segments.spans == [(0, 2, (2, 1)), (5, 1, (1, 2))] and segments.length == 9
-    assert ci.tolist() == [3, 6] and ri.tolist() == [4, 8]
+    # pair 1: context [5, 6], chosen [7, 8], rejected [9]; pair 2: chosen [1, 2] is the rejected's prefix
+    assert ids.tolist() == [[5, 6, 7, 8, 9, 1, 2, 3]] and n == 8
+    assert pos.tolist() == [[0, 1, 2, 3, 2, 0, 1, 2]]
+    # calls: [5 6 7 8] causal; [9] after the first 2 tokens of call 0; [1 2 3] causal (chosen ends inside it)
+    assert segments.plan == [(4, ()), (1, ((0, 2),)), (3, ())] and segments.length == 8
+    assert ci.tolist() == [3, 6] and ri.tolist() == [4, 7]
+
+
+def test_prefix_tree_rows_share_prefixes_across_groups():
+    from rewardlab.training.pair_rows import pack_group_rows
+
+    sys_prompt = [1, 2, 3]
+    groups = [[sys_prompt + [4, 5, 6], sys_prompt + [4, 5, 7]], [sys_prompt + [8, 9], sys_prompt + [8, 10, 11]],
+              [[12, 13]], [sys_prompt + [4, 5, 6]]]  # the last repeats the first sequence
+    ids, pos, segments, last, n = pack_group_rows(groups)
+    #        sys      ctx1  6  | 7 | ctx2 9 | 10 11 | 12 13
+    assert ids.tolist() == [[1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13]] and n == 13
+    assert pos.tolist() == [[0, 1, 2, 3, 4, 5, 5, 3, 4, 4, 5, 0, 1]]
+    assert segments.plan == [(6, ()), (1, ((0, 5),)), (2, ((0, 3),)), (2, ((0, 3), (2, 1))), (2, ())]
+    assert last == [[5, 6], [8, 10], [12], [5]]
+    for seqs, ends in zip(groups, last):  # each sequence is the tokens along its path, positions 0..len-1
+        for seq, end in zip(seqs, ends):
+            assert ids[0, end].item() == seq[-1] and pos[0, end].item() == len(seq) - 1
+    with pytest.raises(ValueError, match="empty"):
+        pack_group_rows([[[1, 2], []]])
+
+
+def test_prefix_tree_rows_equal_padded_rewards_and_gradients(model_and_pairs, rows_model):  # noqa: F811
+    """Pairs that share a prefix across pairs (like a system prompt), and a chosen response that is a prefix of
+    its rejected one: the tree row computes each shared token once and still gives the padded maths."""
+    plain_model, tok, chosen, rejected = model_and_pairs
+    model, _ = rows_model
+    model.load_state_dict(plain_model.state_dict())
+    prefix = chosen[0][:3]
+    c = [prefix + s for s in chosen[:3]] + [list(chosen[0])]
+    r = [prefix + s for s in rejected[:3]] + [list(chosen[0]) + list(rejected[0][-2:])]
+    plain_model.zero_grad()
+    model.zero_grad()
+    ids, mask, last = pad_batch(c + r, tok.pad_token_id)
+    plain = sequence_rewards(plain_model, ids, mask, last)
+    (plain * torch.linspace(1, 2, plain.numel())).sum().backward()
+    rids, pos, segments, ci, ri, ntok = pack_pair_rows(c, r)
+    rows = pair_rows_rewards(model, rids, pos, segments, ci, ri)
+    (rows * torch.linspace(1, 2, rows.numel())).sum().backward()
+    assert ntok < sum(len(x) for x in c + r) - 3 * 3  # the shared prefix ran once, not once per pair
+    assert len(segments.plan) >= 5 and any(len(ctx) >= 2 for _, ctx in segments.plan)  # a three-level tree
+    assert torch.allclose(plain, rows, atol=1e-5)
+    g_plain, g_rows = grads(plain_model), grads(model)
+    for k in g_plain:
+        assert torch.allclose(g_plain[k], g_rows[k], atol=1e-5, rtol=1e-4), k
 
 
 def test_model_with_pair_rows_attention_scores_padded_batches_like_sdpa(model_and_pairs, rows_model):  # noqa: F811

@@ -1,21 +1,24 @@
-"""Padding-free shared-context rows: many conversations that share a context in ONE row, the context computed once.
+"""Padding-free prefix-tree rows: many conversations in ONE row, every prefix they share computed once.
 
 A group is one context with n responses (a preference pair is a group of two: chosen, rejected; best-of-n
-and RewardBench v2 give larger ones). Layout of a batch of groups (no padding anywhere)::
+and RewardBench v2 give larger ones). The sequences of a micro-batch are laid out as a prefix tree (radix
+tree): a pair's context is computed once for both responses, and a prefix shared by different groups too (a
+chat template's system prompt, or one prompt in several pairs). No padding anywhere::
 
-    [ ctx_1 | resp_1a | resp_1b | ctx_2 | resp_2a | resp_2b | resp_2c | ... ]      input_ids [1, T]
+    [ sys | ctx_1 | resp_1a | resp_1b | ctx_2 | resp_2a | resp_2b | resp_2c | ... ]      input_ids [1, T]
 
-Positions restart at 0 for every group, and every response's positions start where its context ends. The
-linear layers (most of the FLOPs) see one [T, hidden] matrix, so their weight-gradient matmuls run on long
-inner dimensions (short rows are what makes micro-batch 1 slow on CPU), and no position is padding.
+Every token's position is its position in its own sequence (a branch continues the positions of the prefix it
+hangs from). The linear layers (most of the FLOPs) see one [T, hidden] matrix, so their weight-gradient
+matmuls run on long inner dimensions (short rows are what makes micro-batch 1 slow on CPU).
 
-Attention is the only place groups and responses must not mix. The transformers attention interface is given
-one extra function, ``rewardlab_pairs``: per group it runs PyTorch SDPA on ``[ctx | first response]`` causally
-(the fast ``is_causal`` kernel) and on each further response over ``[ctx | that response]`` with a
-bottom-right causal mask. Every token therefore sees exactly the tokens it would see alone in its own padded
-sequence, so rewards and gradients equal the plain computation (tested). Calls without segments (padded
-batches, generation) fall through to ordinary SDPA, so a model loaded with this implementation behaves like
-``sdpa`` everywhere else.
+Attention is the only place branches must not mix. The row splits into attention *calls*: a chain of tree
+nodes laid out one after the other (``sys | ctx_1 | resp_1a``) is one causal call (the fast ``is_causal``
+kernel); a branch laid out elsewhere (``resp_1b``, ``ctx_2 | resp_2a``) is a call whose keys are its
+ancestors' tokens followed by its own, with a bottom-right causal mask. The transformers attention interface
+is given one extra function, ``rewardlab_pairs``, that runs these PyTorch SDPA calls. Every token therefore
+sees exactly the tokens it would see alone in its own padded sequence, so rewards and gradients equal the
+plain computation (tested). Calls without segments (padded batches, generation) fall through to ordinary
+SDPA, so a model loaded with this implementation behaves like ``sdpa`` everywhere else.
 """
 
 from __future__ import annotations
@@ -38,17 +41,21 @@ class PairRowsUnsupported(RuntimeError):
 
 @dataclasses.dataclass
 class RowSegments:
-    """Where each group lies in the packed row: (start, context length, response suffix lengths)."""
+    """The attention plan of a packed row: calls that cut the row, in order, into contiguous query runs.
 
-    spans: list[tuple[int, int, tuple[int, ...]]]
+    ``plan[i] = (n, context)``: call i's queries are the next n tokens of the row; its keys are the pieces in
+    ``context`` -- (earlier call j, its first m tokens), root first -- followed by its own n tokens. An empty
+    context is a plain causal call.
+    """
+
+    plan: list[tuple[int, tuple[tuple[int, int], ...]]]
     calls: int = 0  # attention layers that used the segments (checked after the forward)
     reward_index: torch.Tensor | None = None  # row positions whose final hidden state is read (set by row_rewards)
     _masks: dict[tuple[int, int, Any], torch.Tensor] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
     def length(self) -> int:
-        start, p, suffixes = self.spans[-1]
-        return start + p + sum(suffixes)
+        return sum(n for n, _ in self.plan)
 
     def response_mask(self, context: int, response: int, device: Any) -> torch.Tensor:
         """[response, context + response] bool, bottom-right causal; built once per shape, shared by all layers."""
@@ -75,25 +82,23 @@ def pair_rows_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
     sdpa = torch.nn.functional.scaled_dot_product_attention
     # grouped-query attention without materialising repeated keys/values (SDPA's enable_gqa)
     gqa = {"enable_gqa": True} if getattr(module, "num_key_value_groups", 1) > 1 else {}
-    # Split the row ONCE into per-call pieces ([ctx | first response], then each further response): the backward
-    # of a split is one concatenation, where slicing the whole row per call would make each call's backward
-    # zero-fill and add a gradient the size of the whole row (most of the non-matmul time on CPU).
-    sizes = [n for _, p, suffixes in segments.spans for n in (p + suffixes[0], *suffixes[1:])]
+    # Split the row ONCE into the calls' query runs: the backward of a split is one concatenation, where slicing
+    # the whole row per call would make each call's backward zero-fill and add a gradient the size of the row.
+    sizes = [n for n, _ in segments.plan]
     qs, ks, vs = query.split(sizes, dim=2), key.split(sizes, dim=2), value.split(sizes, dim=2)
     outs = []
-    j = 0
-    for _, p, suffixes in segments.spans:
-        outs.append(sdpa(qs[j], ks[j], vs[j], dropout_p=dropout, scale=scaling, is_causal=True, **gqa))
-        ctx_k, ctx_v = ks[j][:, :, :p], vs[j][:, :, :p]
-        for n, s in enumerate(suffixes[1:], start=1):
-            k2, v2 = torch.cat([ctx_k, ks[j + n]], dim=2), torch.cat([ctx_v, vs[j + n]], dim=2)
-            outs.append(sdpa(qs[j + n], k2, v2, attn_mask=segments.response_mask(p, s, query.device),
-                             dropout_p=dropout, scale=scaling, **gqa))
-        j += len(suffixes)
+    for i, (n, context) in enumerate(segments.plan):
+        if not context:
+            outs.append(sdpa(qs[i], ks[i], vs[i], dropout_p=dropout, scale=scaling, is_causal=True, **gqa))
+            continue
+        k2 = torch.cat([ks[j][:, :, :m] for j, m in context] + [ks[i]], dim=2)
+        v2 = torch.cat([vs[j][:, :, :m] for j, m in context] + [vs[i]], dim=2)
+        mask = segments.response_mask(k2.shape[2] - n, n, query.device)
+        outs.append(sdpa(qs[i], k2, v2, attn_mask=mask, dropout_p=dropout, scale=scaling, **gqa))
     segments.calls += 1
     last_mlp = module.__dict__.get(_LAST_MLP)
     if last_mlp is not None and segments.reward_index is not None:  # the next MLP call runs only at the rewards
-        last_mlp.__dict__[_ROWS] = (segments.length, segments.reward_index)
+        last_mlp.__dict__[_ROWS] = (segments.length, torch.unique(segments.reward_index))
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
 
 
@@ -179,31 +184,92 @@ def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     return max(p, 0)
 
 
-def pack_group_rows(groups: Sequence[Sequence[Sequence[int]]]
-                    ) -> tuple[torch.Tensor, torch.Tensor, RowSegments, list[list[int]], int]:
-    """Lay groups of token sequences (each group shares a context) out in one row.
+class _Node:
+    """A radix-tree node: a run of tokens, its children by first token (in insertion order), the sequences
+    that end at its last token."""
 
-    Returns input_ids [1, T], position_ids [1, T], segments, the row position of each sequence's last token
-    (per group, in input order) and T (all real tokens).
+    __slots__ = ("tokens", "children", "ends")
+
+    def __init__(self, tokens: list[int]):
+        self.tokens = tokens
+        self.children: dict[int, _Node] = {}
+        self.ends: list[int] = []
+
+
+def _prefix_tree(sequences: Sequence[Sequence[int]]) -> _Node:
+    root = _Node([])
+    for k, seq in enumerate(sequences):
+        if len(seq) == 0:
+            raise ValueError(f"sequence {k} is empty: a conversation needs at least one token")
+        node, i = root, 0
+        while i < len(seq):
+            child = node.children.get(seq[i])
+            if child is None:
+                node.children[seq[i]] = child = _Node(list(seq[i:]))
+                i = len(seq)
+                node = child
+                break
+            t = child.tokens
+            j, n = 1, min(len(t), len(seq) - i)
+            while j < n and t[j] == seq[i + j]:
+                j += 1
+            if j < len(t):  # the sequence leaves (or ends inside) this node: split it there
+                tail = _Node(t[j:])
+                tail.children, tail.ends = child.children, child.ends
+                child.tokens, child.children, child.ends = t[:j], {t[j]: tail}, []
+            node, i = child, i + j
+        node.ends.append(k)
+    return root
+
+
+def pack_sequences(sequences: Sequence[Sequence[int]]
+                   ) -> tuple[torch.Tensor, torch.Tensor, RowSegments, list[int], int]:
+    """Lay token sequences out in one row as a prefix tree (every shared prefix once).
+
+    Returns input_ids [1, T], position_ids [1, T], segments, the row position of each sequence's last token (in
+    input order) and T.
     """
     ids: list[int] = []
     pos: list[int] = []
-    spans, last = [], []
+    plan: list[tuple[int, tuple[tuple[int, int], ...]]] = []
+    last = [0] * len(sequences)
+    root = _prefix_tree(sequences)
+    # (node, its first position, the context pieces before it); a call follows first children down a chain
+    stack = [(child, 0, ()) for child in reversed(root.children.values())]
+    while stack:
+        node, depth, context = stack.pop()
+        call, n = len(plan), 0
+        branches = []
+        while True:
+            ids += node.tokens
+            pos += range(depth, depth + len(node.tokens))
+            n, depth = n + len(node.tokens), depth + len(node.tokens)
+            for k in node.ends:
+                last[k] = len(ids) - 1
+            kids = list(node.children.values())
+            # the other children, pushed so the deepest comes off the stack first (depth-first order)
+            branches += reversed([(kid, depth, context + ((call, n),)) for kid in kids[1:]])
+            if not kids:
+                break
+            node = kids[0]
+        plan.append((n, context))
+        stack += branches
+    return torch.tensor([ids]), torch.tensor([pos]), RowSegments(plan), last, len(ids)
+
+
+def pack_group_rows(groups: Sequence[Sequence[Sequence[int]]]
+                    ) -> tuple[torch.Tensor, torch.Tensor, RowSegments, list[list[int]], int]:
+    """Lay groups of token sequences out in one row (`pack_sequences`: shared prefixes, within a group or across
+    groups, computed once). Returns input_ids [1, T], position_ids [1, T], segments, the row position of each
+    sequence's last token (per group, in input order) and T (all real tokens)."""
+    if any(not seqs for seqs in groups):
+        raise ValueError("a group needs at least one sequence")
+    ids, pos, segments, flat, n = pack_sequences([s for seqs in groups for s in seqs])
+    last, k = [], 0
     for seqs in groups:
-        if not seqs:
-            raise ValueError("a group needs at least one sequence")
-        p = shared_prefix_length(seqs)
-        start = len(ids)
-        ids += list(seqs[0][:p])
-        pos += list(range(p))
-        ends = []
-        for s in seqs:
-            ids += list(s[p:])
-            pos += list(range(p, len(s)))
-            ends.append(len(ids) - 1)
-        spans.append((start, p, tuple(len(s) - p for s in seqs)))
-        last.append(ends)
-    return torch.tensor([ids]), torch.tensor([pos]), RowSegments(spans), last, len(ids)
+        last.append(flat[k : k + len(seqs)])
+        k += len(seqs)
+    return ids, pos, segments, last, n
 
 
 def pack_pair_rows(chosen: Sequence[Sequence[int]], rejected: Sequence[Sequence[int]]
