@@ -67,8 +67,12 @@ def ratio(a: float | None, b: float | None) -> float | None:
     return None if a is None or b is None or not b else a / b
 
 
-def matmul_peak(n: int = 2048, threads: int = 2, reps: int = 5) -> dict[str, float]:
-    """Best-of-`reps` FLOP/s of an n^3 matmul in fp32 and bf16 on `threads` threads."""
+def matmul_peak(n: int = 2048, threads: int = 2, reps: int = 5,
+                precisions: tuple[str, ...] = ("fp32", "bf16")) -> dict[str, float]:
+    """Best-of-`reps` FLOP/s of an n^3 matmul in each of `precisions` (fp32, bf16) on `threads` threads.
+
+    Only the precisions a run uses: on a CPU without native bf16 (no AVX-512 BF16 / AMX) a bf16 2048^3
+    matmul is emulated and takes minutes."""
     import torch
 
     old = torch.get_num_threads()
@@ -76,6 +80,8 @@ def matmul_peak(n: int = 2048, threads: int = 2, reps: int = 5) -> dict[str, flo
     out = {}
     try:
         for name, dtype in (("fp32", torch.float32), ("bf16", torch.bfloat16)):
+            if name not in precisions:
+                continue
             a, b = torch.randn(n, n, dtype=dtype), torch.randn(n, n, dtype=dtype)
             torch.matmul(a, b)
             best = float("inf")
@@ -365,7 +371,15 @@ def machine() -> str:
     except OSError:
         pass
     mem = Path("/proc/meminfo").read_text().split()[1]
-    return f"{model or platform.processor()}, {os.cpu_count()} cores, {int(mem) / 2**20:.0f} GiB RAM"
+    try:
+        flags = set(next(line for line in Path("/proc/cpuinfo").read_text().splitlines()
+                         if line.startswith("flags")).split(":", 1)[1].split())
+    except (OSError, StopIteration):
+        flags = set()
+    simd = "AVX-512" if "avx512f" in flags else "AVX2" if "avx2" in flags else "no AVX2"
+    bf16 = "native bf16" if flags & {"avx512_bf16", "amx_bf16"} else "no native bf16"
+    return (f"{model or platform.processor()} ({simd}, {bf16}), {os.cpu_count()} cores, "
+            f"{int(mem) / 2**20:.0f} GiB RAM")
 
 
 def main() -> int:
@@ -407,12 +421,19 @@ def main() -> int:
     def log(msg: str) -> None:
         print(f"[bench {time.strftime('%H:%M:%S')}] {msg}", flush=True)
 
+    if "trl" in args.trainers.split(","):
+        try:
+            import trl  # noqa: F401
+        except ImportError:
+            print("needs trl 1.16 as the peer: .venv/bin/pip install -e '.[bench]'", file=sys.stderr)
+            return 1
     work = Path(args.work)
     work.mkdir(parents=True, exist_ok=True)
     t_all = time.time()
     data = prepare(args, work, log)
-    peaks_before = matmul_peak(threads=args.threads)
-    log(f"matmul peak: fp32 {peaks_before['fp32'] / 1e9:.0f} GFLOP/s, bf16 {peaks_before['bf16'] / 1e9:.0f} GFLOP/s")
+    precisions = tuple(args.precisions.split(","))
+    peaks_before = matmul_peak(threads=args.threads, precisions=precisions)
+    log("matmul peak: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks_before.items()))
     runs: list[dict[str, Any]] = []
     for precision in args.precisions.split(","):
         variants = [(t, args.micro_batch_size) for t in args.trainers.split(",") if t == "trl"]
@@ -446,7 +467,7 @@ def main() -> int:
             runs.append(r)
             log(f"{name}: done in {gate['wall_s']}s, peak {r['peak_rss_gb']:.2f} GB, load {gate['load_at_end']}")
             finish(args, runs, data, peaks_before, None, t_all)
-    peaks_after = matmul_peak(threads=args.threads)
+    peaks_after = matmul_peak(threads=args.threads, precisions=precisions)
     print(finish(args, runs, data, peaks_before, peaks_after, t_all))
     return 0
 
@@ -531,8 +552,8 @@ def render_markdown(rec: dict[str, Any]) -> str:
         f"hh-rlhf harmless-base ({d['fit_max_length']} of {d['rows']} rows fit in {s['max_length']} tokens; "
         f"only those are used so neither trainer drops or truncates). lr {s['learning_rate']}, {s['schedule']}, "
         f"no gradient checkpointing, seed {s['seed']}. Timed: steps 2..{s['steps']} (wall clock).  ",
-        f"Matmul peak (2048^3, {rec['threads']} threads): fp32 {rec['matmul_peak_flops']['used']['fp32'] / 1e9:.0f} "
-        f"GFLOP/s, bf16 {rec['matmul_peak_flops']['used']['bf16'] / 1e9:.0f} GFLOP/s.",
+        f"Matmul peak (2048^3, {rec['threads']} threads): "
+        + ", ".join(f"{k} {x / 1e9:.0f} GFLOP/s" for k, x in rec["matmul_peak_flops"]["used"].items()) + ".",
         "",
         "| run | precision | micro-batch | pairs/s | real tokens/s | padding | MFU | peak RSS GB "
         "| held-out accuracy [95% CI] | load at start/end |",
