@@ -52,10 +52,11 @@ class TrainConfig:
     gradient_checkpointing: bool = field(True, "Recompute activations in the backward pass to save memory.")
     length_grouping: bool = field(True, "Sort each optimizer step's pairs by length before cutting micro-batches "
                                         "(less padding; the step's gradient is unchanged).")
-    shared_context: bool = field(True, "Compute each pair's shared conversation once and run micro-batches "
-                                       "padding-free: one row [context | chosen | rejected | context | ...] whose "
-                                       "attention lets each response see only its context and itself (same "
-                                       "rewards and gradients as separate padded sequences, fewer tokens).")
+    shared_context: bool = field(True, "Compute every shared prefix once and run micro-batches padding-free: one "
+                                       "row laid out as a prefix tree [system | context | chosen | rejected | "
+                                       "context | ...] whose attention lets each token see only its own "
+                                       "sequence (same rewards and gradients as separate padded sequences, "
+                                       "fewer tokens).")
     seed: int = field(42, "Seed for data order, held-out split and initialisation.")
     logging_steps: int = field(1, "Log training metrics every this many optimizer steps.")
     eval_steps: int | None = field(None, "Evaluate on the held-out pairs every this many steps (None: at the end only).")
