@@ -586,18 +586,23 @@ def render_markdown(rec: dict[str, Any]) -> str:
                 "trainer can reach on these pairs."]
     b = rec["best"]
     if "ratio_best_vs_best" in b:
-        lines += ["", f"Best configuration: TRL {b['trl']['mixed_precision']} {b['trl']['pairs_per_second']:.3f} "
-                      f"pairs/s, rewardlab {b['rewardlab']['mixed_precision']} (micro-batch "
+        def precision(run: dict[str, Any]) -> str:  # accelerate's name for fp32 is "no"
+            return {"no": "fp32"}.get(run["mixed_precision"], run["mixed_precision"])
+
+        lines += ["", f"Best configuration: TRL {precision(b['trl'])} {b['trl']['pairs_per_second']:.3f} "
+                      f"pairs/s, rewardlab {precision(b['rewardlab'])} (micro-batch "
                       f"{b['rewardlab'].get('micro_batch_size')}) "
                       f"{b['rewardlab']['pairs_per_second']:.3f} pairs/s: {b['ratio_best_vs_best']:.2f}x."]
     lines += ["", f"Wall time {rec['wall_minutes']} min."]
+    if rec.get("notes"):  # added by hand to the .json when a run needs a remark
+        lines += ["", f"Note: {rec['notes']}"]
     if not rec.get("complete", True):
         lines += ["", "**Partial results**: the run was stopped before every configuration finished; the matmul "
                       "peak is the one measured before the runs."]
     lines += [
         "",
         "Reading the figures: real tokens are the non-pad tokens each trainer ran through the model; rewardlab's "
-        "shared-context packing runs a pair's common context once, so it needs fewer tokens per pair "
+        "prefix-tree packing runs every shared prefix (a pair's context, the chat template's system prompt) once, so it needs fewer tokens per pair "
         "(`real_tokens_per_pair` in the JSON) and pairs/s is the like-for-like throughput. MFU ignores attention "
         "FLOPs and uses a matmul peak measured on the same (shared) machine. The accuracy check is weak at this "
         "size: a few training steps barely move a 135M model and the held-out intervals are wide, so 'each inside "
