@@ -64,7 +64,8 @@ def synthetic_pairs(n: int, seq: int, vocab: int, seed: int = 0) -> tuple[list[l
     return chosen, rejected
 
 
-def run(mode: str, model, chosen, rejected, pairs_per_step: int, steps: int, device: str) -> dict:
+def run(mode: str, model, chosen, rejected, pairs_per_step: int, steps: int, device: str,
+        dtype: torch.dtype = torch.bfloat16) -> dict:
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-5)
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
@@ -74,7 +75,7 @@ def run(mode: str, model, chosen, rejected, pairs_per_step: int, steps: int, dev
         c, r = chosen[lo : lo + pairs_per_step], rejected[lo : lo + pairs_per_step]
         sync(device)
         t = time.perf_counter()
-        with torch.autocast(device_type=device, dtype=torch.bfloat16):
+        with torch.autocast(device_type=device, dtype=dtype, enabled=dtype != torch.float32):
             if mode == "rewardlab":
                 ids, pos, segments, ci, ri, _ = pack_pair_rows(c, r)
                 rewards = pair_rows_rewards(model, ids.to(device), pos.to(device), segments, ci, ri)
@@ -120,7 +121,11 @@ def main() -> int:
         cfg = llama_config_for_params(args.billions, max_position_embeddings=args.seq)
     cfg.num_labels, cfg.pad_token_id = 1, 0
     register_pair_rows_attention()
-    peak = matmul_peak(device, torch.bfloat16)
+    # bf16 on a GPU; a CPU smoke run uses bf16 only where the CPU has it natively (else it is emulated: minutes)
+    from rewardlab.training.trainer import resolve_precision
+
+    dtype = torch.bfloat16 if device == "cuda" or resolve_precision("auto") == "bf16" else torch.float32
+    peak = matmul_peak(device, dtype, n=512 if args.smoke else 4096)
     chosen, rejected = synthetic_pairs(args.pairs_per_step * (args.steps + 1), args.seq, cfg.vocab_size)
     results = []
     for mode in ("rewardlab", "padded (TRL's computation)"):
@@ -131,8 +136,8 @@ def main() -> int:
         model.train()
         n_params = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
         res = run("rewardlab" if mode == "rewardlab" else "padded", model, chosen, rejected, args.pairs_per_step,
-                  args.steps, device)
-        # MFU: 6 x non-embedding params x processed tokens per second, against the measured bf16 matmul peak
+                  args.steps, device, dtype)
+        # MFU: 6 x non-embedding params x processed tokens per second, against the measured matmul peak
         res["mfu"] = 6 * n_params * res["processed_tokens"] / res["wall_s"] / peak
         res["mode"], res["params"] = mode, n_params
         results.append(res)
@@ -142,7 +147,8 @@ def main() -> int:
     record = {"command": "python benchmarks/gpu_throughput.py " + ("--smoke" if args.smoke else
               f"--billions {args.billions} --seq {args.seq} --pairs-per-step {args.pairs_per_step} --steps {args.steps}"),
               "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
-              "torch": torch.__version__, "matmul_peak_tflops_bf16": peak / 1e12, "results": results,
+              "torch": torch.__version__, "dtype": str(dtype).removeprefix("torch."),
+              "matmul_peak_tflops": peak / 1e12, "results": results,
               "speedup_pairs_per_s": results[0]["pairs_per_s"] / results[1]["pairs_per_s"]}
     print(json.dumps(record, indent=1))
     if not args.smoke:
