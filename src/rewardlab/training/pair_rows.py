@@ -33,6 +33,7 @@ ATTN_IMPLEMENTATION = "rewardlab_pairs"
 _KWARG = "rewardlab_pairs"
 _LAST_MLP = "_rewardlab_last_mlp"  # plain attribute on the last layer's attention: its MLP (not a submodule)
 _ROWS = "_rewardlab_reward_rows"  # plain attribute on that MLP: (row length, reward positions) for its next call
+_SCATTER = "_rewardlab_scatter"  # plain attribute on that MLP: what its forward hook scatters back into
 
 
 class PairRowsUnsupported(RuntimeError):
@@ -107,19 +108,19 @@ def _mlp_only_at_rewards(mlp: torch.nn.Module, args: tuple, kwargs: dict) -> Any
     length, index = mlp.__dict__.pop(_ROWS, (None, None))
     x = args[0] if args else None
     if index is None or len(args) != 1 or kwargs or x.dim() != 3 or x.shape[:2] != (1, length):
-        mlp.__dict__.pop("_rewardlab_scatter", None)
+        mlp.__dict__.pop(_SCATTER, None)
         return None
-    mlp.__dict__["_rewardlab_scatter"] = (x, index)
+    mlp.__dict__[_SCATTER] = (length, index)
     return (x[:, index],), {}
 
 
 def _scatter_back(mlp: torch.nn.Module, args: tuple, kwargs: dict, out: Any) -> Any:
     """Forward hook: put the reward positions' MLP outputs back in a full-length (otherwise zero) tensor."""
-    pending = mlp.__dict__.pop("_rewardlab_scatter", None)
+    pending = mlp.__dict__.pop(_SCATTER, None)
     if pending is None or not isinstance(out, torch.Tensor):
         return None
-    x, index = pending
-    return out.new_zeros(x.shape[:2] + out.shape[2:]).index_copy(1, index, out)
+    length, index = pending
+    return out.new_zeros((1, length, *out.shape[2:])).index_copy(1, index, out)
 
 
 def _restrict_last_mlp(base: Any) -> None:
