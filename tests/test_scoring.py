@@ -156,15 +156,17 @@ def test_shared_context_rows_score_like_padded_batches(scorer, padded_scorer):
     from rewardlab.training.pair_rows import uses_pair_rows
 
     assert uses_pair_rows(scorer.model) and not uses_pair_rows(padded_scorer.model)
-    convs = conversations(13)
-    assert scorer.score(convs) == pytest.approx(padded_scorer.score(convs), abs=1e-5)
+    convs = conversations(13) + conversations(2)  # two conversations twice: identical sequences share a row end
+    scores = scorer.score(convs)
+    assert scores == pytest.approx(padded_scorer.score(convs), abs=1e-5)
+    assert scores[13:] == scores[:2]
     ctx = [{"role": "user", "content": "which is best?"}, {"role": "assistant", "content": "ask me"},
            {"role": "user", "content": "now"}]
-    groups = [(ctx, [f"reply {'x' * i}" for i in range(7)]), (ctx[:1], ["a", "b"]), (ctx, []), (ctx[:1], ["z"])]
+    groups = [(ctx, [f"reply {'x' * i}" for i in range(7)]), (ctx[:1], ["a", "b", "a"]), (ctx, []), (ctx[:1], ["z"])]
     for batch_size, max_tokens in [(16, None), (3, None), (2, 60)]:  # 3 and 2 split the group of 7
         scorer.batch_size, scorer.max_tokens_per_batch = batch_size, max_tokens
         ranked = scorer.rank_responses(groups)
-        assert [len(g) for g in ranked] == [7, 2, 0, 1]
+        assert [len(g) for g in ranked] == [7, 3, 0, 1]
         for got, want in zip(ranked, padded_scorer.rank_responses(groups)):
             assert got == pytest.approx(want, abs=1e-5)
     scorer.batch_size, scorer.max_tokens_per_batch = 16, None
