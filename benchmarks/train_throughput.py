@@ -435,7 +435,7 @@ def main() -> int:
     peaks_before = matmul_peak(threads=args.threads, precisions=precisions)
     log("matmul peak: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks_before.items()))
     runs: list[dict[str, Any]] = []
-    for precision in args.precisions.split(","):
+    for precision in precisions:
         variants = [(t, args.micro_batch_size) for t in args.trainers.split(",") if t == "trl"]
         variants += [("rewardlab", k) for k in rewardlab_micros(args) if "rewardlab" in args.trainers.split(",")]
         for trainer, micro in variants:

@@ -51,7 +51,7 @@ class RowSegments:
 
     plan: list[tuple[int, tuple[tuple[int, int], ...]]]
     calls: int = 0  # attention layers that used the segments (checked after the forward)
-    reward_index: torch.Tensor | None = None  # row positions whose final hidden state is read (set by row_rewards)
+    reward_index: torch.Tensor | None = None  # distinct row positions whose final hidden state is read (row_rewards)
     _masks: dict[tuple[int, int, Any], torch.Tensor] = dataclasses.field(default_factory=dict, repr=False)
 
     @property
@@ -99,7 +99,7 @@ def pair_rows_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
     segments.calls += 1
     last_mlp = module.__dict__.get(_LAST_MLP)
     if last_mlp is not None and segments.reward_index is not None:  # the next MLP call runs only at the rewards
-        last_mlp.__dict__[_ROWS] = (segments.length, torch.unique(segments.reward_index))
+        last_mlp.__dict__[_ROWS] = (segments.length, segments.reward_index)
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
 
 
@@ -207,7 +207,6 @@ def _prefix_tree(sequences: Sequence[Sequence[int]]) -> _Node:
             child = node.children.get(seq[i])
             if child is None:
                 node.children[seq[i]] = child = _Node(list(seq[i:]))
-                i = len(seq)
                 node = child
                 break
             t = child.tokens
@@ -296,12 +295,13 @@ def row_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor,
     base = unwrap_peft(model).base_model
     _restrict_last_mlp(base)
     index = index.to(input_ids.device)
-    segments.calls, segments.reward_index = 0, index
+    # identical sequences share their last position; index_copy in the last MLP's hook needs distinct ones
+    segments.calls, segments.reward_index = 0, torch.unique(index)
     hidden = base(input_ids=input_ids, position_ids=position_ids, **{_KWARG: segments}).last_hidden_state[0]
     if segments.calls == 0:  # the architecture did not pass keyword arguments down to its attention
         raise PairRowsUnsupported(f"{type(base).__name__} does not route attention through the transformers "
                                   "attention interface with keyword arguments")
-    return head(hidden[index.to(hidden.device)]).squeeze(-1).float()  # the only positions the last MLP ran
+    return head(hidden[index]).squeeze(-1).float()  # the only positions the last MLP ran
 
 
 def pair_rows_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: RowSegments,
