@@ -57,6 +57,11 @@ class TrainConfig:
                                        "context | ...] whose attention lets each token see only its own "
                                        "sequence (same rewards and gradients as separate padded sequences, "
                                        "fewer tokens).")
+    parallel_micro_batches: int = field(0, "CPU, single process: run this many of a step's micro-batches at once, "
+                                           "each on its own core(s), instead of splitting every operation across "
+                                           "the cores (0: auto, one per torch thread; 1: one after another, "
+                                           "bitwise reproducible). Activation memory is that of all micro-"
+                                           "batches in flight; the gradient is the same sum.")
     seed: int = field(42, "Seed for data order, held-out split and initialisation.")
     logging_steps: int = field(1, "Log training metrics every this many optimizer steps.")
     eval_steps: int | None = field(None, "Evaluate on the held-out pairs every this many steps (None: at the end only).")
@@ -75,6 +80,8 @@ class TrainConfig:
     num_proc: int = field(1, "Processes for tokenization.")
 
     def __post_init__(self) -> None:
+        if self.parallel_micro_batches < 0:
+            raise ValueError(f"parallel_micro_batches must be >= 0 (0 = auto), got {self.parallel_micro_batches}")
         if self.micro_batch_size < 1 or self.batch_size < 1:
             raise ValueError("batch_size and micro_batch_size must be at least 1")
         if self.batch_size % self.micro_batch_size:

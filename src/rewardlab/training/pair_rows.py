@@ -24,6 +24,7 @@ SDPA, so a model loaded with this implementation behaves like ``sdpa`` everywher
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Sequence
 from typing import Any
 
@@ -32,8 +33,18 @@ import torch
 ATTN_IMPLEMENTATION = "rewardlab_pairs"
 _KWARG = "rewardlab_pairs"
 _LAST_MLP = "_rewardlab_last_mlp"  # plain attribute on the last layer's attention: its MLP (not a submodule)
-_ROWS = "_rewardlab_reward_rows"  # plain attribute on that MLP: (row length, reward positions) for its next call
-_SCATTER = "_rewardlab_scatter"  # plain attribute on that MLP: what its forward hook scatters back into
+# Per thread (micro-batches may run concurrently, `trainer.parallel_micro_batches`), keyed by id(MLP):
+# rows = (row length, reward positions) for the MLP's next call; scatter = what its forward hook scatters back into
+_pending = threading.local()
+_install_lock = threading.Lock()
+
+
+def _state(kind: str) -> dict[int, Any]:
+    table = getattr(_pending, kind, None)
+    if table is None:
+        table = {}
+        setattr(_pending, kind, table)
+    return table
 
 
 class PairRowsUnsupported(RuntimeError):
@@ -99,24 +110,24 @@ def pair_rows_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
     segments.calls += 1
     last_mlp = module.__dict__.get(_LAST_MLP)
     if last_mlp is not None and segments.reward_index is not None:  # the next MLP call runs only at the rewards
-        last_mlp.__dict__[_ROWS] = (segments.length, segments.reward_index)
+        _state("rows")[id(last_mlp)] = (segments.length, segments.reward_index)
     return torch.cat(outs, dim=2).transpose(1, 2).contiguous(), None
 
 
 def _mlp_only_at_rewards(mlp: torch.nn.Module, args: tuple, kwargs: dict) -> Any:
     """Forward pre-hook: run the last MLP on the reward positions only (set by the attention just before)."""
-    length, index = mlp.__dict__.pop(_ROWS, (None, None))
+    length, index = _state("rows").pop(id(mlp), (None, None))
     x = args[0] if args else None
     if index is None or len(args) != 1 or kwargs or x.dim() != 3 or x.shape[:2] != (1, length):
-        mlp.__dict__.pop(_SCATTER, None)
+        _state("scatter").pop(id(mlp), None)
         return None
-    mlp.__dict__[_SCATTER] = (length, index)
+    _state("scatter")[id(mlp)] = (length, index)
     return (x[:, index],), {}
 
 
 def _scatter_back(mlp: torch.nn.Module, args: tuple, kwargs: dict, out: Any) -> Any:
     """Forward hook: put the reward positions' MLP outputs back in a full-length (otherwise zero) tensor."""
-    pending = mlp.__dict__.pop(_SCATTER, None)
+    pending = _state("scatter").pop(id(mlp), None)
     if pending is None or not isinstance(out, torch.Tensor):
         return None
     length, index = pending
@@ -135,11 +146,14 @@ def _restrict_last_mlp(base: Any) -> None:
     layers = getattr(base, "layers", None)
     last = layers[-1] if isinstance(layers, torch.nn.ModuleList) and len(layers) else None
     attn, mlp = getattr(last, "self_attn", None), getattr(last, "mlp", None)
-    if not isinstance(attn, torch.nn.Module) or not isinstance(mlp, torch.nn.Module) or _LAST_MLP in attn.__dict__:
+    if not isinstance(attn, torch.nn.Module) or not isinstance(mlp, torch.nn.Module):
         return
-    mlp.register_forward_pre_hook(_mlp_only_at_rewards, with_kwargs=True)
-    mlp.register_forward_hook(_scatter_back, with_kwargs=True)
-    attn.__dict__[_LAST_MLP] = mlp
+    with _install_lock:  # concurrent micro-batches' first calls must not install the hooks twice
+        if _LAST_MLP in attn.__dict__:
+            return
+        mlp.register_forward_pre_hook(_mlp_only_at_rewards, with_kwargs=True)
+        mlp.register_forward_hook(_scatter_back, with_kwargs=True)
+        attn.__dict__[_LAST_MLP] = mlp
 
 
 def register_pair_rows_attention() -> str:

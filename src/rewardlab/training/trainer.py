@@ -34,6 +34,7 @@ from rewardlab.training.forward import (
     sequence_rewards,
     unwrap_peft,
 )
+from rewardlab.training.parallel import MicroBatchRunner, plan_workers
 from rewardlab.training.pair_rows import (
     PairRowsUnsupported,
     RowSegments,
@@ -368,6 +369,35 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                                    shared_context=cfg.shared_context)
         log(f"held-out accuracy before training: {_fmt_acc(summary['eval_before'])}")
 
+    workers, threads_each = plan_workers(cfg.parallel_micro_batches, grad_accum, torch.get_num_threads(),
+                                         on_cpu=accelerator.device.type == "cpu",
+                                         single_process=world == 1 and ds_plugin is None)
+    if workers > 1:
+        log(f"CPU: {workers} micro-batches at a time, {threads_each} torch thread(s) each "
+            "(parallel_micro_batches: 1 runs them one after another)")
+    runner = MicroBatchRunner(workers, threads_each)
+
+    def run_micro_batch(mb: list[int]) -> torch.Tensor:
+        """Forward + backward of one micro-batch; its metric sums (loss, correct, margin, reward sum, reward
+        square sum, tokens)."""
+        # accumulate(): no gradient all-reduce (DDP) / no engine step (DeepSpeed) until the last micro-batch
+        with accelerator.accumulate(module), accelerator.autocast():
+            rc, rr, margin, ntok = pair_forward(module, train_data, mb, pad_id, accelerator.device,
+                                                cfg.shared_context)
+            per_pair = bradley_terry_loss(rc, rr, margin if train_data.has_margin else None)
+            if cfg.center_rewards_coefficient:
+                per_pair = per_pair + cfg.center_rewards_coefficient * reward_centering_penalty(rc, rr)
+            # Sum over this micro-batch / global batch size: the accumulated gradient is exactly the mean
+            # over the step's pairs; x world because DDP averages gradients over processes, x accumulation
+            # steps because accelerate (or the DeepSpeed engine) divides every backward by them.
+            loss = per_pair.sum() * (world * grad_accum / cfg.batch_size)
+            accelerator.backward(loss)
+        with torch.no_grad():
+            both = torch.cat([rc, rr]).double()
+            return torch.tensor([per_pair.sum().item(), pairwise_accuracy(rc, rr).sum().item(),
+                                 (rc - rr).sum().item(), both.sum().item(), (both**2).sum().item(), ntok],
+                                dtype=torch.float64)
+
     progress = tqdm(total=steps, initial=start_step, desc="training", unit="step", disable=not is_main or quiet)
     # Test hook: slow each step down so a crash test can kill the run mid-way (never set in normal use).
     step_delay = float(os.environ.get("REWARDLAB_TEST_STEP_DELAY", "0"))
@@ -379,24 +409,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
                                    cfg.length_grouping)
         sums = torch.zeros(6, dtype=torch.float64)  # loss, correct, margin, reward sum, reward sq sum, tokens
-        for mb in micro:
-            # accumulate(): no gradient all-reduce (DDP) / no engine step (DeepSpeed) until the last micro-batch
-            with accelerator.accumulate(module), accelerator.autocast():
-                rc, rr, margin, ntok = pair_forward(module, train_data, mb, pad_id, accelerator.device,
-                                                    cfg.shared_context)
-                per_pair = bradley_terry_loss(rc, rr, margin if train_data.has_margin else None)
-                if cfg.center_rewards_coefficient:
-                    per_pair = per_pair + cfg.center_rewards_coefficient * reward_centering_penalty(rc, rr)
-                # Sum over this micro-batch / global batch size: the accumulated gradient is exactly the mean
-                # over the step's pairs; x world because DDP averages gradients over processes, x accumulation
-                # steps because accelerate (or the DeepSpeed engine) divides every backward by them.
-                loss = per_pair.sum() * (world * grad_accum / cfg.batch_size)
-                accelerator.backward(loss)
-            with torch.no_grad():
-                both = torch.cat([rc, rr]).double()
-                sums += torch.tensor([per_pair.sum().item(), pairwise_accuracy(rc, rr).sum().item(),
-                                      (rc - rr).sum().item(), both.sum().item(), (both**2).sum().item(), ntok],
-                                     dtype=torch.float64)
+        for part in runner.map(run_micro_batch, micro):  # in micro-batch order: the same sums either way
+            sums += part
         densify_gradients(sparse_params)
         grad_norm = None
         if cfg.max_grad_norm:
@@ -439,6 +453,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
             path = save_checkpoint(accelerator, out_dir, step + 1, state, cfg.save_total_limit)
             log(f"checkpoint {path}")
     progress.close()
+    runner.close()
     if writer is not None:
         writer.close()
 
