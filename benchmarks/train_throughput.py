@@ -274,7 +274,14 @@ def child_rewardlab(spec: dict[str, Any]) -> dict[str, Any]:
                       warmup_ratio=0.03, weight_decay=0.001, max_grad_norm=1.0, seed=spec["seed"],
                       precision="fp32" if spec["precision"] == "fp32" else "auto", gradient_checkpointing=False,
                       shared_context=spec.get("shared_context", True), length_grouping=True,
-                      eval_before_training=False, report_to="none")
+                      eval_before_training=False, report_to="none",
+                      parallel_micro_batches=spec.get("parallel", 0))
+    import torch
+
+    from rewardlab.training.parallel import plan_workers
+
+    workers, _ = plan_workers(cfg.parallel_micro_batches, spec["batch"] // spec["micro"], torch.get_num_threads(),
+                              on_cpu=not torch.cuda.is_available(), single_process=True)
     t_begin = time.perf_counter()
     result = T.train(cfg, quiet=True)
     summary = json.loads((Path(result.output_dir) / "training_summary.json").read_text())
@@ -286,14 +293,21 @@ def child_rewardlab(spec: dict[str, Any]) -> dict[str, Any]:
             "truncated": summary["summary"]["truncated_conversations"], "peak_rss_gb": info["peak_rss_gb"],
             "non_embedding_params": info["non_embedding_params"], "head_checksum": info["head_checksum"],
             "losses": [r["loss"] for r in log], "mixed_precision": summary["summary"]["mixed_precision"],
+            "parallel_workers": workers,
             "own_log_pairs_per_second": [r["pairs_per_second"] for r in log],
             "own_log_tokens_per_second": [r["tokens_per_second"] for r in log]}
 
 
-def rewardlab_micros(args: argparse.Namespace) -> list[int]:
-    """rewardlab's micro-batch sizes: --rewardlab-micro-batch-size takes a comma list (default: TRL's)."""
+def rewardlab_micros(args: argparse.Namespace) -> list[tuple[int, int]]:
+    """rewardlab's runs as (micro-batch size, parallel_micro_batches): --rewardlab-micro-batch-size takes a comma
+    list of MICRO or MICROxPARALLEL (e.g. ``4x1,2``; parallel 0 = the trainer's auto; default: TRL's micro)."""
     raw = args.rewardlab_micro_batch_size or str(args.micro_batch_size)
-    return [int(x) for x in str(raw).split(",") if x.strip()]
+    runs = []
+    for x in str(raw).split(","):
+        if x.strip():
+            micro, _, par = x.strip().partition("x")
+            runs.append((int(micro), int(par or 0)))
+    return runs
 
 
 def run_child(spec_path: str) -> None:
@@ -436,14 +450,15 @@ def main() -> int:
     log("matmul peak: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks_before.items()))
     runs: list[dict[str, Any]] = []
     for precision in precisions:
-        variants = [(t, args.micro_batch_size) for t in args.trainers.split(",") if t == "trl"]
-        variants += [("rewardlab", k) for k in rewardlab_micros(args) if "rewardlab" in args.trainers.split(",")]
-        for trainer, micro in variants:
-            name = f"trl-{precision}" if trainer == "trl" else f"rewardlab-m{micro}-{precision}"
+        variants = [(t, args.micro_batch_size, 1) for t in args.trainers.split(",") if t == "trl"]
+        variants += [("rewardlab", k, par) for k, par in rewardlab_micros(args)
+                     if "rewardlab" in args.trainers.split(",")]
+        for trainer, micro, par in variants:
+            name = f"trl-{precision}" if trainer == "trl" else f"rewardlab-m{micro}-p{par}-{precision}"
             out = work / name
             spec = {"trainer": trainer, "precision": precision, "train": str(work / "train.jsonl"),
                     "heldout": str(work / "heldout.jsonl"), "out": str(out), "result": str(work / f"{name}.json"),
-                    "steps": args.steps, "batch": args.batch_size, "micro": micro,
+                    "steps": args.steps, "batch": args.batch_size, "micro": micro, "parallel": par,
                     "max_length": args.max_length, "lr": args.lr, "seed": args.seed, "threads": args.threads,
                     "min_free_gb": args.min_free_gb, "score": precision in args.score_precisions.split(",")}
             (work / f"{name}.spec.json").write_text(json.dumps(spec))
@@ -463,7 +478,8 @@ def main() -> int:
                              "stderr_tail": proc.stderr[-2000:], **gate})
                 continue
             r = json.loads(Path(spec["result"]).read_text())
-            r.update(name=name, micro=micro, **gate)
+            at_once = r.get("parallel_workers", 1)
+            r.update(name=name, micro=f"{micro}, {at_once} at once" if at_once > 1 else micro, **gate)
             runs.append(r)
             log(f"{name}: done in {gate['wall_s']}s, peak {r['peak_rss_gb']:.2f} GB, load {gate['load_at_end']}")
             finish(args, runs, data, peaks_before, None, t_all)
@@ -517,7 +533,9 @@ def finish(args: argparse.Namespace, runs: list[dict[str, Any]], data: dict[str,
                      "learning_rate": args.lr, "schedule": "cosine, 3% warm-up", "weight_decay": 0.001,
                      "max_grad_norm": 1.0, "seed": args.seed, "gradient_checkpointing": False,
                      "rewardlab": "shared_context=True (padding-free pair rows), length_grouping=True",
-                     "rewardlab_micro_batch_size": ",".join(map(str, rewardlab_micros(args))),
+                     "rewardlab_micro_batch_size": ", ".join(
+                         f"{m}" + (f" ({p} at once)" if p > 1 else " (one at a time)" if p == 1 else " (auto)")
+                         for m, p in rewardlab_micros(args)),
                      "trl": "RewardConfig defaults otherwise (disable_dropout, no gradient checkpointing set)"},
         "data": data, "matmul_peak_flops": {"before": peaks_before, "after": peaks_after, "used": peaks},
         "complete": peaks_after is not None,
