@@ -412,7 +412,8 @@ def main() -> int:
     ap.add_argument("--precisions", default="fp32,bf16", help="comma list of fp32 / bf16, run in this order")
     ap.add_argument("--score-precisions", default="fp32,bf16", help="which runs' models to score on held-out pairs")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--trainers", default="trl,rewardlab", help="which trainers to run (a probe may run one)")
+    ap.add_argument("--trainers", default="trl,rewardlab",
+                    help="which trainers to run, in this order (a probe may run one)")
     ap.add_argument("--max-load", type=float, default=2.5)
     ap.add_argument("--max-wait", type=float, default=600)
     ap.add_argument("--min-free-gb", type=float, default=1.0, help="a child aborts below this MemAvailable")
@@ -450,9 +451,10 @@ def main() -> int:
     log("matmul peak: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks_before.items()))
     runs: list[dict[str, Any]] = []
     for precision in precisions:
-        variants = [(t, args.micro_batch_size, 1) for t in args.trainers.split(",") if t == "trl"]
-        variants += [("rewardlab", k, par) for k, par in rewardlab_micros(args)
-                     if "rewardlab" in args.trainers.split(",")]
+        variants = []  # in the order --trainers names them (a second run in the other order checks for drift)
+        for t in args.trainers.split(","):
+            variants += ([("trl", args.micro_batch_size, 1)] if t == "trl" else
+                         [("rewardlab", k, par) for k, par in rewardlab_micros(args)] if t == "rewardlab" else [])
         for trainer, micro, par in variants:
             name = f"trl-{precision}" if trainer == "trl" else f"rewardlab-m{micro}-p{par}-{precision}"
             out = work / name
