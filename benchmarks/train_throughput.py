@@ -276,12 +276,6 @@ def child_rewardlab(spec: dict[str, Any]) -> dict[str, Any]:
                       shared_context=spec.get("shared_context", True), length_grouping=True,
                       eval_before_training=False, report_to="none",
                       parallel_micro_batches=spec.get("parallel", 0))
-    import torch
-
-    from rewardlab.training.parallel import plan_workers
-
-    workers, _ = plan_workers(cfg.parallel_micro_batches, spec["batch"] // spec["micro"], torch.get_num_threads(),
-                              on_cpu=not torch.cuda.is_available(), single_process=True)
     t_begin = time.perf_counter()
     result = T.train(cfg, quiet=True)
     summary = json.loads((Path(result.output_dir) / "training_summary.json").read_text())
@@ -293,7 +287,7 @@ def child_rewardlab(spec: dict[str, Any]) -> dict[str, Any]:
             "truncated": summary["summary"]["truncated_conversations"], "peak_rss_gb": info["peak_rss_gb"],
             "non_embedding_params": info["non_embedding_params"], "head_checksum": info["head_checksum"],
             "losses": [r["loss"] for r in log], "mixed_precision": summary["summary"]["mixed_precision"],
-            "parallel_workers": workers,
+            "parallel_workers": summary["summary"]["parallel_micro_batches"],
             "own_log_pairs_per_second": [r["pairs_per_second"] for r in log],
             "own_log_tokens_per_second": [r["tokens_per_second"] for r in log]}
 

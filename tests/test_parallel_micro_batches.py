@@ -97,7 +97,9 @@ def test_trainer_with_parallel_micro_batches_follows_the_sequential_trajectory(t
                           eval_before_training=False, precision="fp32", learning_rate=1e-3,
                           parallel_micro_batches=parallel)
         result = train(cfg, quiet=True)
-        log = json.loads((result.output_dir / "training_summary.json").read_text())["train_log"]
+        saved = json.loads((result.output_dir / "training_summary.json").read_text())
+        assert saved["summary"]["parallel_micro_batches"] == parallel  # what ran is recorded
+        log = saved["train_log"]
         runs[name] = ([r["loss"] for r in log], [r["accuracy"] for r in log],
                       torch.cat([p.detach().flatten() for p in result.model.parameters()]))
     assert runs["parallel"][0] != pytest.approx([runs["parallel"][0][0]] * 3)  # it did train

@@ -3,7 +3,8 @@
 On a CPU, splitting every operation of one micro-batch across cores makes the cores meet at a barrier after each
 operation (tens of thousands per step: elementwise ops, attention calls) and leaves them waiting on memory
 together. Running two micro-batches at once, each single-threaded, keeps both cores busy with no barrier: the
-same work, measured ~10-20% faster on 2 cores (`benchmarks/results/speed_notes.md`). Both backward passes add
+same work, measured 10-20% faster for forward + backward alone and ~7% for whole training steps on 2 cores
+(`benchmarks/results/speed_notes.md`). Both backward passes add
 into the same ``.grad`` tensors (autograd locks each accumulation), so the step's gradient is the same sum --
 only the order of the additions may vary between runs, at float rounding (set ``parallel_micro_batches: 1`` for
 bitwise-reproducible runs). Activation memory is that of all micro-batches in flight.
@@ -25,9 +26,8 @@ def plan_workers(requested: int, micro_per_step: int, threads: int, on_cpu: bool
                  ) -> tuple[int, int]:
     """(micro-batches run at once, torch threads each). `requested` 0 means auto: one per thread.
 
-    Only on a CPU in a single process (multi-process runs and GPUs already keep every device busy)."""
-    if requested < 0:
-        raise ValueError(f"parallel_micro_batches must be >= 0 (0 = auto), got {requested}")
+    Only on a CPU in a single process (multi-process runs and GPUs already keep every device busy). `requested` is
+    `TrainConfig.parallel_micro_batches`, already checked to be >= 0 there."""
     if not on_cpu or not single_process or micro_per_step < 2:
         return 1, threads
     workers = min(requested or threads, micro_per_step)

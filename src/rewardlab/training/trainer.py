@@ -376,6 +376,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         log(f"CPU: {workers} micro-batches at a time, {threads_each} torch thread(s) each "
             "(parallel_micro_batches: 1 runs them one after another)")
     runner = MicroBatchRunner(workers, threads_each)
+    summary["parallel_micro_batches"] = workers  # what ran, after auto and the CPU / single-process conditions
 
     def run_micro_batch(mb: list[int]) -> torch.Tensor:
         """Forward + backward of one micro-batch; its metric sums (loss, correct, margin, reward sum, reward
