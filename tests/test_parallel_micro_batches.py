@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from rewardlab.config import TrainConfig
+from rewardlab.training.batching import plan_lanes
 from rewardlab.training.parallel import MicroBatchRunner, plan_workers, torch_threads
 from rewardlab.training.pair_rows import pack_pair_rows, pair_rows_rewards
 
@@ -42,7 +43,7 @@ def test_runner_keeps_order_restores_threads_and_runs_concurrently():
         return x * 10
 
     with MicroBatchRunner(2, 1) as runner:
-        assert runner.map(work, [3, 1]) == [30, 10]
+        assert runner.map_lanes(work, [[3], [1]]) == [[30], [10]]
     assert seen == [1, 1] and torch.get_num_threads() == before
     with torch_threads(1):
         assert torch.get_num_threads() == 1
@@ -56,7 +57,54 @@ def test_runner_propagates_a_worker_error():
         return x
 
     with MicroBatchRunner(2, 1) as runner, pytest.raises(ValueError, match="bad micro-batch 2"):
-        runner.map(work, [1, 2, 3])
+        runner.map_lanes(work, [[1, 2], [3]])
+
+
+def test_a_finished_lane_takes_over_the_rest_of_a_slow_one():
+    """Lane 0's first item blocks until its own second item has run: only a worker that takes over that
+    item (the one whose lane is done) lets it finish. Results stay in lane order."""
+    released = threading.Event()
+    ran_by = {}
+
+    def work(x):
+        ran_by[x] = threading.get_ident()
+        if x == "slow":
+            assert released.wait(timeout=10), "the other worker never took over the waiting item"
+        if x == "waiting":
+            released.set()
+        return x.upper()
+
+    with MicroBatchRunner(2, 1) as runner:
+        assert runner.map_lanes(work, [["slow", "waiting"], ["quick"]]) == [["SLOW", "WAITING"], ["QUICK"]]
+    assert ran_by["waiting"] == ran_by["quick"] != ran_by["slow"]
+
+
+def test_plan_lanes_shares_whole_micro_batches_and_evens_out_the_cost():
+    import itertools
+    import random
+
+    rng = random.Random(0)
+    for case in range(30):
+        n, micro = rng.choice([(8, 2), (8, 1), (12, 2), (6, 3)])
+        costs = [rng.randint(50, 900) for _ in range(n)]
+        indices = rng.sample(range(n), n)
+        lanes = plan_lanes(indices, costs, micro, 2)
+        flat = [i for lane in lanes for mb in lane for i in mb]
+        assert sorted(flat) == sorted(indices)  # every pair exactly once
+        assert all(len(mb) == micro for lane in lanes for mb in lane)
+        assert abs(len(lanes[0]) - len(lanes[1])) <= 1
+        loads = [sum(costs[i] for mb in lane for i in mb) for lane in lanes]
+        share = len(lanes[0]) * micro
+        best = min(max(sum(costs[i] for i in a), sum(costs) - sum(costs[i] for i in a))
+                   for a in itertools.combinations(range(n), share))
+        assert max(loads) <= best * 1.05, (case, loads, best)
+    # length grouping: a lane's micro-batches go longest first
+    lanes = plan_lanes(list(range(8)), [5, 1, 7, 3, 8, 2, 6, 4], 2, 2)
+    for lane in lanes:
+        lane_costs = [[5, 1, 7, 3, 8, 2, 6, 4][i] for mb in lane for i in mb]
+        assert lane_costs == sorted(lane_costs, reverse=True)
+    with pytest.raises(ValueError, match="whole number of micro-batches"):
+        plan_lanes(list(range(5)), [1] * 5, 2, 2)
 
 
 def test_rows_in_concurrent_threads_equal_rows_one_after_another(model_and_pairs, rows_model):  # noqa: F811
@@ -78,7 +126,7 @@ def test_rows_in_concurrent_threads_equal_rows_one_after_another(model_and_pairs
     for _ in range(3):
         model.zero_grad()
         with MicroBatchRunner(2, 1) as runner:
-            together = runner.map(run, halves)
+            together = [r for lane in runner.map_lanes(run, [[h] for h in halves]) for r in lane]
         for a, b in zip(alone, together):
             assert torch.allclose(a, b, atol=1e-6)
         for n, p in model.named_parameters():

@@ -59,3 +59,53 @@ def plan_micro_batches(
             "make batch_size a multiple of micro_batch_size * number of processes"
         )
     return chunks[rank::world_size]
+
+
+def plan_lanes(indices: Sequence[int], costs: Sequence[float], micro_batch_size: int, lanes: int,
+               length_grouping: bool = True) -> list[list[list[int]]]:
+    """Share one step's pairs among `lanes` workers that run side by side (`parallel_micro_batches`).
+
+    Each lane gets whole micro-batches (the counts differ by at most one) and the pairs are placed so the lanes'
+    total costs (e.g. tokens each pair runs through the model) are as even as a greedy fill plus swaps make them:
+    the step ends when its slowest lane does. The pairs, and so the step's gradient (a sum over them), are the
+    same as with `plan_micro_batches`; only which pairs share a micro-batch differs. Returns, per lane, its
+    micro-batches (a lane may be empty when there are fewer micro-batches than lanes).
+    """
+    if len(indices) % micro_batch_size:
+        raise ValueError(f"{len(indices)} pairs are not a whole number of micro-batches of {micro_batch_size}")
+    chunks = len(indices) // micro_batch_size
+    capacity = [(chunks // lanes + (k < chunks % lanes)) * micro_batch_size for k in range(lanes)]
+    members: list[list[int]] = [[] for _ in range(lanes)]
+    load = [0.0] * lanes
+    for i in sorted(indices, key=lambda i: -costs[i]):  # longest first, each to the lightest lane with room
+        k = min((k for k in range(lanes) if len(members[k]) < capacity[k]), key=lambda k: load[k])
+        members[k].append(i)
+        load[k] += costs[i]
+    improved = True
+    while improved:  # swap pairs between the heaviest lane and another while that lowers the heavier of the two
+        # (each swap lowers the sum of squared loads, so this ends)
+        improved = False
+        heavy = max(range(lanes), key=lambda k: load[k])
+        for other in range(lanes):
+            best = None  # (the heavier of the two after the swap, a, b)
+            for a in members[heavy]:
+                for b in members[other]:
+                    d = costs[a] - costs[b]
+                    after = max(load[heavy] - d, load[other] + d)
+                    if 0 < d and after < load[heavy] and (best is None or after < best[0]):
+                        best = (after, a, b)
+            if best is not None:
+                _, a, b = best
+                d = costs[a] - costs[b]
+                members[heavy][members[heavy].index(a)] = b
+                members[other][members[other].index(b)] = a
+                load[heavy] -= d
+                load[other] += d
+                improved = True
+                break
+    position = {i: p for p, i in enumerate(indices)}
+    out = []
+    for share in members:
+        order = sorted(share, key=lambda i: -costs[i] if length_grouping else position[i])
+        out.append([order[j : j + micro_batch_size] for j in range(0, len(order), micro_batch_size)])
+    return out

@@ -22,6 +22,14 @@ class TokenizedPairs:
     def pair_lengths(self) -> list[int]:
         return [len(c) + len(r) for c, r in zip(self.chosen, self.rejected)]
 
+    def pair_costs(self, shared_context: bool) -> list[int]:
+        """Tokens each pair runs through the model: its shared context once with `shared_context`."""
+        if not shared_context:
+            return self.pair_lengths()
+        from rewardlab.training.forward import common_prefix_length
+
+        return [len(c) + len(r) - common_prefix_length(c, r) for c, r in zip(self.chosen, self.rejected)]
+
     @property
     def has_margin(self) -> bool:
         return any(m is not None for m in self.margin)

@@ -12,9 +12,11 @@ bitwise-reproducible runs). Activation memory is that of all micro-batches in fl
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any, TypeVar
 
 import torch
@@ -50,18 +52,48 @@ def torch_threads(n: int) -> Iterator[None]:
 
 
 class MicroBatchRunner:
-    """Calls `fn` on each micro-batch: one after another, or `workers` at a time in threads with `threads_each`
-    torch threads. Results come back in input order either way."""
+    """Runs lanes of micro-batches: one after another, or `workers` lanes at a time in threads with
+    `threads_each` torch threads each."""
 
     def __init__(self, workers: int, threads_each: int):
         self.workers, self.threads_each = workers, threads_each
         self._pool = ThreadPoolExecutor(workers, thread_name_prefix="rewardlab-micro") if workers > 1 else None
 
-    def map(self, fn: Callable[[Any], T], items: Sequence[Any]) -> list[T]:
-        if self._pool is None or len(items) < 2:
-            return [fn(x) for x in items]
+    def map_lanes(self, fn: Callable[[Any], T], lanes: Sequence[Sequence[Any]]) -> list[list[T]]:
+        """Each lane's items one after another, the lanes side by side (`batching.plan_lanes` evens out their
+        work). A worker whose lane is done takes the last not yet started item of the longest other lane, so a
+        core slowed by something else does not hold the step up. Results per lane, in order, whoever ran them."""
+        if self._pool is None or sum(1 for lane in lanes if lane) < 2:
+            return [[fn(x) for x in lane] for lane in lanes]
+        if len(lanes) > self.workers:
+            raise ValueError(f"{len(lanes)} lanes for {self.workers} workers")
+        queues = [collections.deque((k, j) for j in range(len(lane))) for k, lane in enumerate(lanes)]
+        results: list[list[Any]] = [[None] * len(lane) for lane in lanes]
+        lock = threading.Lock()
+
+        def work(k: int) -> None:
+            while True:
+                with lock:
+                    if queues[k]:
+                        lane, j = queues[k].popleft()
+                    elif any(queues):
+                        lane, j = max(queues, key=len).pop()
+                    else:
+                        return
+                try:
+                    results[lane][j] = fn(lanes[lane][j])
+                except BaseException:
+                    with lock:  # stop the other workers at their next item
+                        for q in queues:
+                            q.clear()
+                    raise
+
         with torch_threads(self.threads_each):
-            return list(self._pool.map(fn, items))
+            futures = [self._pool.submit(work, k) for k in range(len(lanes))]
+            wait(futures)  # every worker done (none still using the model) before an error propagates
+            for f in futures:
+                f.result()
+        return results
 
     def close(self) -> None:
         if self._pool is not None:

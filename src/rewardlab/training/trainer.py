@@ -7,11 +7,13 @@ unchanged under ``accelerate launch`` and ``deepspeed``.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
 import random
 import shutil
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,7 +26,7 @@ from rewardlab.data.schema import DropReport, PreferencePair
 from rewardlab.losses import bradley_terry_loss, pairwise_accuracy, reward_centering_penalty
 from rewardlab.metrics import accuracy_with_interval
 from rewardlab.modeling.templates import ConversationEncoder, tokenizer_adds_bos
-from rewardlab.training.batching import plan_micro_batches, step_indices, total_steps
+from rewardlab.training.batching import plan_lanes, plan_micro_batches, step_indices, total_steps
 from rewardlab.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from rewardlab.training.data import TokenizedPairs, tokenize_pairs
 from rewardlab.training.forward import (
@@ -34,6 +36,7 @@ from rewardlab.training.forward import (
     sequence_rewards,
     unwrap_peft,
 )
+from rewardlab.training import lean
 from rewardlab.training.parallel import MicroBatchRunner, plan_workers
 from rewardlab.training.pair_rows import (
     PairRowsUnsupported,
@@ -305,6 +308,11 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     model, tokenizer = _load_model(cfg, quant, log)
     if cfg.gradient_checkpointing:
         _enable_gradient_checkpointing(model)
+    ds_plugin = getattr(accelerator.state, "deepspeed_plugin", None)
+    lean_counts = None
+    if cfg.lean_activations and ds_plugin is None:  # ZeRO-3 gathers weights per called module: not with it
+        lean_counts = lean.install(model)
+        log(f"lean activations: {lean_counts['mlp']} gated MLPs, {lean_counts['norm']} RMSNorms")
     if cfg.lora_r:
         from rewardlab.modeling.lora import add_lora
 
@@ -325,7 +333,6 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     steps = total_steps(len(train_data), cfg.batch_size, cfg.num_epochs, cfg.max_steps)
     grad_accum = cfg.batch_size // (cfg.micro_batch_size * world)
     accelerator.gradient_accumulation_steps = grad_accum
-    ds_plugin = getattr(accelerator.state, "deepspeed_plugin", None)
     if ds_plugin is not None:  # no dataloader goes through prepare(), so tell DeepSpeed the batch sizes
         ds_plugin.deepspeed_config["train_micro_batch_size_per_gpu"] = cfg.micro_batch_size
         ds_plugin.deepspeed_config["gradient_accumulation_steps"] = grad_accum
@@ -343,7 +350,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     summary: dict[str, Any] = {"num_train_pairs": len(train_data), "num_eval_pairs": len(eval_data),
                                "dropped_rows": dict(report.dropped), "truncated_conversations": truncated,
                                "total_steps": steps, "world_size": world,
-                               "mixed_precision": accelerator.mixed_precision}
+                               "mixed_precision": accelerator.mixed_precision, "lean_activations": lean_counts}
     train_log: list[dict[str, Any]] = []
     eval_log: list[dict[str, Any]] = []
     start_step = 0
@@ -377,12 +384,17 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
             "(parallel_micro_batches: 1 runs them one after another)")
     runner = MicroBatchRunner(workers, threads_each)
     summary["parallel_micro_batches"] = workers  # what ran, after auto and the CPU / single-process conditions
+    costs = train_data.pair_costs(cfg.shared_context) if workers > 1 else None
+    accumulate_lock = threading.Lock()  # accelerate counts micro-batches in a plain attribute: one at a time
 
     def run_micro_batch(mb: list[int]) -> torch.Tensor:
         """Forward + backward of one micro-batch; its metric sums (loss, correct, margin, reward sum, reward
         square sum, tokens)."""
         # accumulate(): no gradient all-reduce (DDP) / no engine step (DeepSpeed) until the last micro-batch
-        with accelerator.accumulate(module), accelerator.autocast():
+        with contextlib.ExitStack() as stack:
+            with accumulate_lock:
+                stack.enter_context(accelerator.accumulate(module))
+            stack.enter_context(accelerator.autocast())
             rc, rr, margin, ntok = pair_forward(module, train_data, mb, pad_id, accelerator.device,
                                                 cfg.shared_context)
             per_pair = bradley_terry_loss(rc, rr, margin if train_data.has_margin else None)
@@ -407,10 +419,15 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
             time.sleep(step_delay)
         t0 = time.perf_counter()
         idx = step_indices(step, len(train_data), cfg.batch_size, cfg.seed)
-        micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
-                                   cfg.length_grouping)
+        if workers > 1:  # lanes of micro-batches side by side, their tokens evened out
+            lanes = plan_lanes(idx, costs, cfg.micro_batch_size, workers, cfg.length_grouping)
+            parts = [p for lane in runner.map_lanes(run_micro_batch, lanes) for p in lane]
+        else:
+            micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
+                                       cfg.length_grouping)
+            parts = [run_micro_batch(mb) for mb in micro]
         sums = torch.zeros(6, dtype=torch.float64)  # loss, correct, margin, reward sum, reward sq sum, tokens
-        for part in runner.map(run_micro_batch, micro):  # in micro-batch order: the same sums either way
+        for part in parts:  # in a fixed order: the same sums in every run
             sums += part
         densify_gradients(sparse_params)
         grad_norm = None
@@ -464,6 +481,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         tokenizer.bos_token in encoder.text([{"role": "user", "content": "a"}]))
     if sparse_params:  # the returned model is an ordinary one
         unwrap_peft(model).get_input_embeddings().sparse = False
+    lean.uninstall(model)
     _save_final(accelerator, module, tokenizer, cfg, summary, train_log, eval_log)
     return TrainResult(out_dir, summary, accelerator.unwrap_model(module).model.eval(), tokenizer)
 

@@ -1,0 +1,133 @@
+"""Lean activations: same forward (bitwise), same gradients (to rounding), fewer bytes kept for the backward."""
+
+import json
+
+import pytest
+import torch
+
+from rewardlab.config import TrainConfig
+from rewardlab.training import lean
+
+
+def _llama(seed=0, layers=2, hidden=32):
+    from transformers import LlamaConfig, LlamaForSequenceClassification
+
+    torch.manual_seed(seed)
+    cfg = LlamaConfig(vocab_size=64, hidden_size=hidden, intermediate_size=hidden * 3, num_hidden_layers=layers,
+                      num_attention_heads=4, num_key_value_heads=2, num_labels=1, pad_token_id=0)
+    return LlamaForSequenceClassification(cfg).train()
+
+
+def _gemma(seed=0):
+    from transformers import GemmaConfig, GemmaForSequenceClassification
+
+    torch.manual_seed(seed)
+    cfg = GemmaConfig(vocab_size=64, hidden_size=32, intermediate_size=96, num_hidden_layers=2, num_attention_heads=4,
+                      num_key_value_heads=2, head_dim=8, num_labels=1, pad_token_id=0)
+    return GemmaForSequenceClassification(cfg).train()
+
+
+def _run(model, ids, autocast=False):
+    """Rewards, parameter gradients and the bytes of non-parameter tensors kept for the backward."""
+    params = {p.data_ptr() for p in model.parameters()}
+    kept = {}
+
+    def pack(t):
+        if t.data_ptr() not in params:
+            kept[(t.data_ptr(), tuple(t.shape), t.dtype)] = t.numel() * t.element_size()
+        return t
+
+    model.zero_grad()
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), \
+            torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        r = model(input_ids=ids).logits.squeeze(-1)
+    (r * torch.linspace(1, 2, r.numel())).sum().backward()
+    grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
+    return r.detach(), grads, sum(kept.values())
+
+
+IDS = torch.randint(1, 64, (2, 48), generator=torch.Generator().manual_seed(1))
+
+
+def test_lean_llama_same_rewards_same_gradients_less_memory():
+    model = _llama()
+    plain = _run(model, IDS)
+    counts = lean.install(model)
+    assert counts == {"mlp": 2, "norm": 5}  # an MLP per layer; two norms per layer + the final one
+    lean_run = _run(model, IDS)
+    assert torch.equal(plain[0], lean_run[0])  # the very same forward ops
+    assert plain[1].keys() == lean_run[1].keys()
+    for name, g in plain[1].items():
+        assert torch.allclose(g, lean_run[1][name], atol=1e-6, rtol=1e-5), name
+    assert lean_run[2] < 0.8 * plain[2], (lean_run[2], plain[2])
+
+
+def test_lean_under_bf16_autocast_matches_autocast():
+    model = _llama()
+    plain = _run(model, IDS, autocast=True)
+    lean.install(model)
+    lean_run = _run(model, IDS, autocast=True)
+    assert torch.equal(plain[0], lean_run[0])
+    for name, g in plain[1].items():
+        assert lean_run[1][name].dtype == torch.float32  # the parameters' own dtype
+        assert torch.allclose(g, lean_run[1][name], atol=2e-2, rtol=2e-2), name
+
+
+def test_gemma_mlp_other_activation_is_lean_its_norm_is_not():
+    model = _gemma()
+    plain = _run(model, IDS)
+    counts = lean.install(model)
+    assert counts == {"mlp": 2, "norm": 0}  # Gemma's (1 + w) RMSNorm is another formula: left alone
+    lean_run = _run(model, IDS)
+    assert torch.equal(plain[0], lean_run[0])
+    for name, g in plain[1].items():
+        assert torch.allclose(g, lean_run[1][name], atol=1e-6, rtol=1e-5), name
+    assert lean_run[2] < plain[2]
+
+
+def test_uninstall_restores_and_install_is_idempotent():
+    model = _llama()
+    lean.install(model)
+    lean.install(model)
+    mlp = model.model.layers[0].mlp
+    assert mlp.forward.__func__ is lean._lean_mlp_forward
+    lean.uninstall(model)
+    assert all("forward" not in m.__dict__ for m in model.modules())
+    assert mlp.forward.__func__ is type(mlp).forward
+
+
+def test_wrapped_projections_fall_back_to_the_module_forward(monkeypatch):
+    """LoRA (or a quantised layer) replaces the projections: the MLP then runs its own forward."""
+    from peft import LoraConfig, get_peft_model
+
+    model = _llama()
+    lean.install(model)
+    peft_model = get_peft_model(model, LoraConfig(r=4, target_modules=["down_proj"], task_type="SEQ_CLS"))
+
+    def refuse(*a, **k):
+        raise AssertionError("the lean MLP ran on a LoRA-wrapped projection")
+
+    monkeypatch.setattr(lean._GatedDown, "apply", refuse)
+    r = peft_model(input_ids=IDS).logits
+    r.sum().backward()
+    lora_b = [p for n, p in peft_model.named_parameters() if "lora_B" in n]
+    assert lora_b and all(p.grad is not None for p in lora_b)
+
+
+def test_trainer_lean_activations_follow_the_plain_trajectory(tmp_path, tiny_model_dir, synthetic_jsonl):
+    from rewardlab.training.trainer import train
+
+    runs = {}
+    for on in (False, True):
+        cfg = TrainConfig(model=str(tiny_model_dir), data=str(synthetic_jsonl), output_dir=str(tmp_path / str(on)),
+                          batch_size=4, micro_batch_size=2, max_steps=3, eval_fraction=0.0, report_to="none",
+                          eval_before_training=False, precision="fp32", learning_rate=1e-3,
+                          parallel_micro_batches=1, lean_activations=on)
+        result = train(cfg, quiet=True)
+        saved = json.loads((result.output_dir / "training_summary.json").read_text())
+        runs[on] = ([r["loss"] for r in saved["train_log"]], saved["summary"]["lean_activations"],
+                    torch.cat([p.detach().flatten() for p in result.model.parameters()]))
+        assert all("forward" not in m.__dict__ for m in result.model.modules())  # handed back as an ordinary model
+    assert runs[False][1] is None and runs[True][1] == {"mlp": 2, "norm": 5}
+    assert runs[True][0] == pytest.approx(runs[False][0], abs=1e-5)
+    assert torch.allclose(runs[True][2], runs[False][2], atol=1e-5)
