@@ -408,6 +408,10 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--trainers", default="trl,rewardlab",
                     help="which trainers to run, in this order (a probe may run one)")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="run the whole sequence of trainers this many times, alternating (TRL, rewardlab, TRL, "
+                         "rewardlab, ...): the ratios are then also given pooled over the rounds, which evens out "
+                         "a machine whose speed drifts between minutes")
     ap.add_argument("--max-load", type=float, default=2.5)
     ap.add_argument("--max-wait", type=float, default=600)
     ap.add_argument("--min-free-gb", type=float, default=1.0, help="a child aborts below this MemAvailable")
@@ -444,44 +448,69 @@ def main() -> int:
     peaks_before = matmul_peak(threads=args.threads, precisions=precisions)
     log("matmul peak: " + ", ".join(f"{k} {v / 1e9:.0f} GFLOP/s" for k, v in peaks_before.items()))
     runs: list[dict[str, Any]] = []
-    for precision in precisions:
-        variants = []  # in the order --trainers names them (a second run in the other order checks for drift)
-        for t in args.trainers.split(","):
-            variants += ([("trl", args.micro_batch_size, 1)] if t == "trl" else
-                         [("rewardlab", k, par) for k, par in rewardlab_micros(args)] if t == "rewardlab" else [])
-        for trainer, micro, par in variants:
-            name = f"trl-{precision}" if trainer == "trl" else f"rewardlab-m{micro}-p{par}-{precision}"
-            out = work / name
-            spec = {"trainer": trainer, "precision": precision, "train": str(work / "train.jsonl"),
-                    "heldout": str(work / "heldout.jsonl"), "out": str(out), "result": str(work / f"{name}.json"),
-                    "steps": args.steps, "batch": args.batch_size, "micro": micro, "parallel": par,
-                    "max_length": args.max_length, "lr": args.lr, "seed": args.seed, "threads": args.threads,
-                    "min_free_gb": args.min_free_gb, "score": precision in args.score_precisions.split(",")}
-            (work / f"{name}.spec.json").write_text(json.dumps(spec))
-            Path(spec["result"]).unlink(missing_ok=True)
-            gate = wait_for_quiet(args.max_load, args.max_wait, log)
-            gate["mem_available_gb_at_start"] = round(mem_available_gb(), 1)
-            log(f"{name}: start (load {gate['load_at_start']}, {gate['mem_available_gb_at_start']} GB free)")
-            t0 = time.time()
-            proc = subprocess.run([sys.executable, __file__, "--child", str(work / f"{name}.spec.json")],
-                                  capture_output=True, text=True)
-            gate["load_at_end"] = round(os.getloadavg()[0], 2)
-            gate["wall_s"] = round(time.time() - t0, 1)
-            if proc.returncode != 0 or not Path(spec["result"]).exists():
-                log(f"{name}: FAILED rc={proc.returncode}\n{proc.stderr[-4000:]}")
-                runs.append({"name": name, "trainer": trainer, "precision": precision, "micro": micro,
-                             "failed": proc.returncode,
-                             "stderr_tail": proc.stderr[-2000:], **gate})
-                continue
-            r = json.loads(Path(spec["result"]).read_text())
-            at_once = r.get("parallel_workers", 1)
-            r.update(name=name, micro=f"{micro}, {at_once} at once" if at_once > 1 else micro, **gate)
-            runs.append(r)
-            log(f"{name}: done in {gate['wall_s']}s, peak {r['peak_rss_gb']:.2f} GB, load {gate['load_at_end']}")
-            finish(args, runs, data, peaks_before, None, t_all)
+    variants = []  # in the order --trainers names them, the whole sequence repeated --rounds times
+    for rnd in range(1, args.rounds + 1):
+        for precision in precisions:
+            for t in args.trainers.split(","):
+                variants += ([("trl", args.micro_batch_size, 1, precision, rnd)] if t == "trl" else
+                             [("rewardlab", k, par, precision, rnd) for k, par in rewardlab_micros(args)]
+                             if t == "rewardlab" else [])
+    for trainer, micro, par, precision, rnd in variants:
+        name = (f"trl-{precision}" if trainer == "trl" else f"rewardlab-m{micro}-p{par}-{precision}") + \
+            round_suffix(rnd, args.rounds)
+        out = work / name
+        spec = {"trainer": trainer, "precision": precision, "train": str(work / "train.jsonl"),
+                "heldout": str(work / "heldout.jsonl"), "out": str(out), "result": str(work / f"{name}.json"),
+                "steps": args.steps, "batch": args.batch_size, "micro": micro, "parallel": par,
+                "max_length": args.max_length, "lr": args.lr, "seed": args.seed, "threads": args.threads,
+                "min_free_gb": args.min_free_gb, "score": precision in args.score_precisions.split(",")}
+        (work / f"{name}.spec.json").write_text(json.dumps(spec))
+        Path(spec["result"]).unlink(missing_ok=True)
+        gate = wait_for_quiet(args.max_load, args.max_wait, log)
+        gate["mem_available_gb_at_start"] = round(mem_available_gb(), 1)
+        log(f"{name}: start (load {gate['load_at_start']}, {gate['mem_available_gb_at_start']} GB free)")
+        t0 = time.time()
+        proc = subprocess.run([sys.executable, __file__, "--child", str(work / f"{name}.spec.json")],
+                              capture_output=True, text=True)
+        gate["load_at_end"] = round(os.getloadavg()[0], 2)
+        gate["wall_s"] = round(time.time() - t0, 1)
+        if proc.returncode != 0 or not Path(spec["result"]).exists():
+            log(f"{name}: FAILED rc={proc.returncode}\n{proc.stderr[-4000:]}")
+            runs.append({"name": name, "trainer": trainer, "precision": precision, "micro": micro,
+                         "round": rnd, "failed": proc.returncode,
+                         "stderr_tail": proc.stderr[-2000:], **gate})
+            continue
+        r = json.loads(Path(spec["result"]).read_text())
+        at_once = r.get("parallel_workers", 1)
+        r.update(name=name, micro=f"{micro}, {at_once} at once" if at_once > 1 else micro, round=rnd, **gate)
+        runs.append(r)
+        log(f"{name}: done in {gate['wall_s']}s, peak {r['peak_rss_gb']:.2f} GB, load {gate['load_at_end']}")
+        finish(args, runs, data, peaks_before, None, t_all)
     peaks_after = matmul_peak(threads=args.threads, precisions=precisions)
     print(finish(args, runs, data, peaks_before, peaks_after, t_all))
     return 0
+
+
+def round_suffix(rnd: int, rounds: int) -> str:
+    return f"-r{rnd}" if rounds > 1 else ""
+
+
+def compare(ma: dict[str, Any], mb: dict[str, Any]) -> dict[str, Any]:
+    cmp = {k: ratio(ma[k], mb[k]) for k in ("pairs_per_second", "real_tokens_per_second", "peak_rss_gb", "mfu")}
+    cmp["goal_3x_pairs_per_second"] = cmp["pairs_per_second"] >= 3.0
+    cmp["goal_half_peak_memory"] = cmp["peak_rss_gb"] <= 0.5
+    return cmp
+
+
+def pooled_metrics(group: list[dict[str, Any]], batch: int) -> dict[str, Any]:
+    """One configuration over all its rounds: timed pairs / timed seconds, mean of the per-run rates and peaks."""
+    ms = [r["metrics"] for r in group]
+    seconds = sum(m["timed_seconds"] for m in ms)
+    pairs = sum(m["timed_steps"] * batch for m in ms)
+    return {"pairs_per_second": pairs / seconds,
+            "real_tokens_per_second": sum(m["real_tokens_per_second"] * m["timed_seconds"] for m in ms) / seconds,
+            "mfu": sum(m["mfu"] * m["timed_seconds"] for m in ms) / seconds,
+            "peak_rss_gb": max(m["peak_rss_gb"] for m in ms), "rounds": len(ms)}
 
 
 def finish(args: argparse.Namespace, runs: list[dict[str, Any]], data: dict[str, Any],
@@ -496,28 +525,46 @@ def finish(args: argparse.Namespace, runs: list[dict[str, Any]], data: dict[str,
     comparisons = {}
     for a in runs:
         precision = a["precision"]
-        b = by.get(f"trl-{precision}")
+        b = by.get(f"trl-{precision}" + round_suffix(a.get("round", 1), args.rounds))
         if a["trainer"] != "rewardlab" or not b or "metrics" not in a or "metrics" not in b:
             continue
-        ma, mb = a["metrics"], b["metrics"]
-        cmp = {k: ratio(ma[k], mb[k]) for k in ("pairs_per_second", "real_tokens_per_second", "peak_rss_gb", "mfu")}
+        cmp = compare(a["metrics"], b["metrics"])
         if "heldout" in a and "heldout" in b:
             ha, hb = a["heldout"], b["heldout"]
             cmp["accuracy_difference"] = ha["accuracy"] - hb["accuracy"]
             cmp["accuracy_each_within_other_interval"] = (
                 hb["accuracy_ci_low"] <= ha["accuracy"] <= hb["accuracy_ci_high"]
                 and ha["accuracy_ci_low"] <= hb["accuracy"] <= ha["accuracy_ci_high"])
-        cmp["goal_3x_pairs_per_second"] = cmp["pairs_per_second"] >= 3.0
-        cmp["goal_half_peak_memory"] = cmp["peak_rss_gb"] <= 0.5
-        comparisons[f"rewardlab micro {a['micro']} / trl micro {b['micro']}, {precision}"] = cmp
+        where = f", round {a['round']}" if args.rounds > 1 else ""
+        comparisons[f"rewardlab micro {a['micro']} / trl micro {b['micro']}, {precision}{where}"] = cmp
+    if args.rounds > 1:  # each configuration pooled over its rounds (peak memory: the highest of its runs)
+        groups: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+        for r in runs:
+            if "metrics" in r:
+                groups.setdefault((r["trainer"], r["precision"], str(r["micro"])), []).append(r)
+        for (trainer, precision, micro), group in groups.items():
+            trl = [g for (t, p, _), g in groups.items() if t == "trl" and p == precision]
+            if trainer != "rewardlab" or not trl:
+                continue
+            cmp = compare(pooled_metrics(group, args.batch_size), pooled_metrics(trl[0], args.batch_size))
+            cmp["rounds"] = f"{len(group)} / {len(trl[0])}"
+            comparisons[f"rewardlab micro {micro} / trl micro {trl[0][0]['micro']}, {precision}, "
+                        f"pooled over {len(group)} rounds"] = cmp
     best = {}
     for trainer in ("trl", "rewardlab"):
         ok = [r for r in runs if r["trainer"] == trainer and "metrics" in r]
-        if ok:
-            top = max(ok, key=lambda r: r["metrics"]["pairs_per_second"])
-            best[trainer] = {"precision": top["precision"], "mixed_precision": top.get("mixed_precision"),
-                             "micro_batch_size": top.get("micro"),
-                             "pairs_per_second": top["metrics"]["pairs_per_second"]}
+        if not ok:
+            continue
+        # with rounds: the configuration whose pooled rate is highest, at that pooled rate
+        configs: dict[tuple[str, str], list[dict[str, Any]]] = {}
+        for r in ok:
+            configs.setdefault((r["precision"], str(r["micro"])), []).append(r)
+        rates = {k: pooled_metrics(g, args.batch_size)["pairs_per_second"] for k, g in configs.items()}
+        key = max(rates, key=rates.get)
+        top = configs[key][0]
+        best[trainer] = {"precision": top["precision"], "mixed_precision": top.get("mixed_precision"),
+                         "micro_batch_size": top.get("micro"), "pairs_per_second": rates[key],
+                         "rounds": len(configs[key])}
     if len(best) == 2:
         best["ratio_best_vs_best"] = best["rewardlab"]["pairs_per_second"] / best["trl"]["pairs_per_second"]
 
@@ -528,6 +575,7 @@ def finish(args: argparse.Namespace, runs: list[dict[str, Any]], data: dict[str,
                      "micro_batch_size": args.micro_batch_size, "steps": args.steps, "epochs": 1,
                      "learning_rate": args.lr, "schedule": "cosine, 3% warm-up", "weight_decay": 0.001,
                      "max_grad_norm": 1.0, "seed": args.seed, "gradient_checkpointing": False,
+                     "rounds": args.rounds,
                      "rewardlab": "shared_context=True (padding-free pair rows), length_grouping=True",
                      "rewardlab_micro_batch_size": ", ".join(
                          f"{m}" + (f" ({p} at once)" if p > 1 else " (one at a time)" if p == 1 else " (auto)")
@@ -580,7 +628,8 @@ def render_markdown(rec: dict[str, Any]) -> str:
         m = r["metrics"]
         h = r.get("heldout")
         acc = (f"{h['accuracy']:.3f} [{h['accuracy_ci_low']:.3f}, {h['accuracy_ci_high']:.3f}]" if h else "not scored")
-        lines.append(f"| {r['trainer']} | {r['precision']} | {r.get('micro', '')} | {m['pairs_per_second']:.3f} | "
+        rnd = f" (round {r['round']})" if s.get("rounds", 1) > 1 else ""
+        lines.append(f"| {r['trainer']}{rnd} | {r['precision']} | {r.get('micro', '')} | {m['pairs_per_second']:.3f} | "
                      f"{m['real_tokens_per_second']:.0f} | {m['padding_fraction']:.1%} | {m['mfu']:.1%} | "
                      f"{m['peak_rss_gb']:.2f} | {acc} | {r['load_at_start']}/{r['load_at_end']} |")
     lines += ["", "| ratio rewardlab/TRL | pairs/s | real tokens/s | peak RSS | MFU | accuracy diff | "
@@ -606,7 +655,8 @@ def render_markdown(rec: dict[str, Any]) -> str:
         lines += ["", f"Best configuration: TRL {precision(b['trl'])} {b['trl']['pairs_per_second']:.3f} "
                       f"pairs/s, rewardlab {precision(b['rewardlab'])} (micro-batch "
                       f"{b['rewardlab'].get('micro_batch_size')}) "
-                      f"{b['rewardlab']['pairs_per_second']:.3f} pairs/s: {b['ratio_best_vs_best']:.2f}x."]
+                      f"{b['rewardlab']['pairs_per_second']:.3f} pairs/s: {b['ratio_best_vs_best']:.2f}x"
+                      + (" (each pooled over its rounds)." if s.get("rounds", 1) > 1 else ".")]
     lines += ["", f"Wall time {rec['wall_minutes']} min."]
     if rec.get("notes"):  # added by hand to the .json when a run needs a remark
         lines += ["", f"Note: {rec['notes']}"]
