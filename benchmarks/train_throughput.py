@@ -643,7 +643,8 @@ def render_markdown(rec: dict[str, Any]) -> str:
     lines += ["", "Tokens each trainer runs through the model per pair (real / processed, padding included): "
               + "; ".join(f"{r['trainer']} {r['precision']} micro {r.get('micro', '')}: "
                           f"{r['metrics']['real_tokens_per_pair']:.0f} / "
-                          f"{processed_tokens_per_pair(r['metrics']):.0f}" for r in rec["runs"] if "metrics" in r)
+                          f"{processed_tokens_per_pair(r['metrics']):.0f}" for r in rec["runs"]
+                          if "metrics" in r and r.get("round", 1) == 1)  # the same pairs in every round
               + ". Both trainers spend most of a step in matmuls running near the measured peak, so the "
                 "ratio of processed tokens per pair is about the pairs/s ratio an equally fast per-token "
                 "trainer can reach on these pairs."]

@@ -64,6 +64,7 @@ def run_training(model: torch.nn.Module, cfg: OptimSettings, num_examples: int,
     examples in a seeded per-epoch order, cuts them into micro-batches of similar length, and accumulates
     ``sum / batch_size`` so the step's gradient is the mean over its examples.
     """
+    from rewardlab.training import lean
     from rewardlab.training.batching import step_indices, total_steps
     from rewardlab.training.trainer import _optimizer, _scheduler
 
@@ -73,25 +74,29 @@ def run_training(model: torch.nn.Module, cfg: OptimSettings, num_examples: int,
     device_type = next(model.parameters()).device.type
     train_log: list[dict[str, Any]] = []
     model.train()
-    for step in range(steps):
-        t0 = time.perf_counter()
-        idx = sorted(step_indices(step, num_examples, cfg.batch_size, cfg.seed), key=lambda i: -lengths[i])
-        total = 0.0
-        for k in range(0, len(idx), cfg.micro_batch_size):
-            with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-                per_example = example_losses(idx[k : k + cfg.micro_batch_size])
-            (per_example.sum() / cfg.batch_size).backward()
-            total += float(per_example.detach().sum())
-        grad_norm = None
-        if cfg.max_grad_norm:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
-        lr = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        record = {"step": step + 1, "loss": total / cfg.batch_size, "learning_rate": lr, "grad_norm": grad_norm,
-                  "seconds": time.perf_counter() - t0}
-        train_log.append(record)
-        log(f"step {step + 1}/{steps}: loss {record['loss']:.4f}, lr {lr:.2e}, {record['seconds']:.1f}s")
+    lean.install(model)  # fewer activations kept for the backward (training/lean.py), undone below
+    try:
+        for step in range(steps):
+            t0 = time.perf_counter()
+            idx = sorted(step_indices(step, num_examples, cfg.batch_size, cfg.seed), key=lambda i: -lengths[i])
+            total = 0.0
+            for k in range(0, len(idx), cfg.micro_batch_size):
+                with torch.autocast(device_type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+                    per_example = example_losses(idx[k : k + cfg.micro_batch_size])
+                (per_example.sum() / cfg.batch_size).backward()
+                total += float(per_example.detach().sum())
+            grad_norm = None
+            if cfg.max_grad_norm:
+                grad_norm = float(torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm))
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            record = {"step": step + 1, "loss": total / cfg.batch_size, "learning_rate": lr, "grad_norm": grad_norm,
+                      "seconds": time.perf_counter() - t0}
+            train_log.append(record)
+            log(f"step {step + 1}/{steps}: loss {record['loss']:.4f}, lr {lr:.2e}, {record['seconds']:.1f}s")
+    finally:
+        lean.uninstall(model)
     model.eval()
     return train_log
