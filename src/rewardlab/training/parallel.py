@@ -8,6 +8,9 @@ same work, measured 10-20% faster for forward + backward alone and ~7% for whole
 into the same ``.grad`` tensors (autograd locks each accumulation), so the step's gradient is the same sum --
 only the order of the additions may vary between runs, at float rounding (set ``parallel_micro_batches: 1`` for
 bitwise-reproducible runs). Activation memory is that of all micro-batches in flight.
+
+The step's pairs are shared out as *lanes*, one per worker, with even token counts (`batching.plan_lanes`); a
+worker whose lane is done takes over the other lanes' not yet started micro-batches.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ from rewardlab.data.schema import DropReport, PreferencePair
 from rewardlab.losses import bradley_terry_loss, pairwise_accuracy, reward_centering_penalty
 from rewardlab.metrics import accuracy_with_interval
 from rewardlab.modeling.templates import ConversationEncoder, tokenizer_adds_bos
+from rewardlab.training import lean
 from rewardlab.training.batching import plan_lanes, plan_micro_batches, step_indices, total_steps
 from rewardlab.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from rewardlab.training.data import TokenizedPairs, tokenize_pairs
@@ -36,8 +37,6 @@ from rewardlab.training.forward import (
     sequence_rewards,
     unwrap_peft,
 )
-from rewardlab.training import lean
-from rewardlab.training.parallel import MicroBatchRunner, plan_workers
 from rewardlab.training.pair_rows import (
     PairRowsUnsupported,
     RowSegments,
@@ -46,6 +45,7 @@ from rewardlab.training.pair_rows import (
     pair_rows_rewards,
     uses_pair_rows,
 )
+from rewardlab.training.parallel import MicroBatchRunner, plan_workers
 
 
 class RewardModule(torch.nn.Module):
