@@ -4,9 +4,12 @@ rejected share a long context (as in hh-rlhf), with
 
   - rewardlab's shared-context rows (all pairs of a step in one padding-free row, each context once, SDPA per
     pair through the registered ``rewardlab_pairs`` attention), and
-  - the plain padded computation TRL's RewardTrainer performs (chosen and rejected as separate padded rows),
+  - the plain padded computation TRL's RewardTrainer performs (chosen and rejected as separate padded rows), in
+    the same hand-written loop (isolates the layout), and
+  - TRL's RewardTrainer itself (trl 1.16, pre-tokenized ``chosen_ids`` / ``rejected_ids``, the same model, pairs,
+    micro-batch, bf16 and gradient checkpointing; skipped with a note when trl is not installed),
 
-in the same run, bf16. Reports real tokens/s, pairs/s, padding fraction and MFU against a matmul peak measured
+in the same run, bf16. rewardlab runs as its trainer does: lean activations (``training/lean.py``). Reports real tokens/s, pairs/s, padding fraction and MFU against a matmul peak measured
 in the same run. No hub access needed.
 
     python benchmarks/gpu_throughput.py --billions 1.5 --seq 4096 --pairs-per-step 4 --steps 10
@@ -25,6 +28,7 @@ import torch
 
 from rewardlab.losses import bradley_terry_loss
 from rewardlab.modeling.tiny import llama_config_for_params
+from rewardlab.training import lean
 from rewardlab.training.forward import pad_batch, sequence_rewards
 from rewardlab.training.pair_rows import pack_pair_rows, pair_rows_rewards, register_pair_rows_attention
 
@@ -102,6 +106,55 @@ def run(mode: str, model, chosen, rejected, pairs_per_step: int, steps: int, dev
     return out
 
 
+def run_trl(model, chosen, rejected, pairs_per_step: int, steps: int, device: str, dtype: torch.dtype,
+            seq: int, work: Path) -> dict:
+    """TRL's RewardTrainer on the same pre-tokenized pairs: step 1 is warm-up, steps 2.. are timed."""
+    from datasets import Dataset
+    from transformers import TrainerCallback
+    from trl import RewardConfig, RewardTrainer
+    from trl.trainer.reward_trainer import DataCollatorForPreference
+
+    from rewardlab.modeling.tiny import build_byte_tokenizer
+
+    tokenizer = build_byte_tokenizer()  # only its pad token is used: the pairs are already token ids
+    tokenizer.pad_token = tokenizer.eos_token
+    ds = Dataset.from_dict({"chosen_ids": chosen[: pairs_per_step * (steps + 1)],
+                            "rejected_ids": rejected[: pairs_per_step * (steps + 1)]})
+    batches: list[tuple[int, int]] = []  # (real, padded) tokens per collated micro-batch, in order
+
+    class CountingCollator(DataCollatorForPreference):
+        def torch_call(self, examples):  # noqa: ANN001
+            out = super().torch_call(examples)
+            batches.append((int(out["attention_mask"].sum()), int(out["attention_mask"].numel())))
+            return out
+
+    ends: list[float] = []
+
+    class Clock(TrainerCallback):
+        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
+            sync(device)
+            ends.append(time.perf_counter())
+
+    args = RewardConfig(output_dir=str(work), per_device_train_batch_size=pairs_per_step, max_steps=steps + 1,
+                        learning_rate=1e-5, bf16=dtype == torch.bfloat16, activation_checkpointing=True,
+                        activation_checkpointing_kwargs={"use_reentrant": False}, max_length=seq + 1,
+                        logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
+                        dataloader_num_workers=0, use_cpu=device == "cpu")
+    trainer = RewardTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
+                            data_collator=CountingCollator(pad_token_id=tokenizer.pad_token_id), callbacks=[Clock()])
+    if device == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+    trainer.train()
+    wall = ends[-1] - ends[0]  # steps 2.. (the dataset is exactly steps + 1 micro-batches: one epoch)
+    real = sum(a for a, _ in batches[1 : steps + 1])
+    processed = sum(b for _, b in batches[1 : steps + 1])
+    out = {"mode": "trl", "pairs_per_s": steps * pairs_per_step / wall, "sequence_tokens_per_s": real / wall,
+           "padding_fraction_of_processed": 1 - real / processed, "processed_tokens": processed, "wall_s": wall}
+    if device == "cuda":
+        out["peak_memory_gb"] = torch.cuda.max_memory_allocated() / 2**30
+    return out
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--billions", type=float, default=1.5)
@@ -128,15 +181,28 @@ def main() -> int:
     peak = matmul_peak(device, dtype, n=512 if args.smoke else 4096)
     chosen, rejected = synthetic_pairs(args.pairs_per_step * (args.steps + 1), args.seq, cfg.vocab_size)
     results = []
-    for mode in ("rewardlab", "padded (TRL's computation)"):
+    modes = ["rewardlab", "padded (TRL's computation)", "trl"]
+    try:
+        import trl  # noqa: F401
+    except ImportError:
+        modes.pop()
+        print("trl is not installed: TRL's RewardTrainer is skipped (pip install -e '.[bench]')")
+    for mode in modes:
         torch.manual_seed(0)
         cfg._attn_implementation = "rewardlab_pairs" if mode == "rewardlab" else "sdpa"
         model = AutoModelForSequenceClassification.from_config(cfg).to(device)
-        model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-        model.train()
         n_params = sum(p.numel() for p in model.parameters()) - model.get_input_embeddings().weight.numel()
-        res = run("rewardlab" if mode == "rewardlab" else "padded", model, chosen, rejected, args.pairs_per_step,
-                  args.steps, device, dtype)
+        if mode == "trl":
+            model = model.to(torch.float32)  # TRL keeps fp32 weights and runs bf16 autocast, like rewardlab
+            res = run_trl(model, chosen, rejected, args.pairs_per_step, args.steps, device, dtype, args.seq,
+                          ROOT / "outputs" / "gpu-throughput-trl")
+        else:
+            model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
+            if mode == "rewardlab":
+                lean.install(model)
+            model.train()
+            res = run("rewardlab" if mode == "rewardlab" else "padded", model, chosen, rejected,
+                      args.pairs_per_step, args.steps, device, dtype)
         # MFU: 6 x non-embedding params x processed tokens per second, against the measured matmul peak
         res["mfu"] = 6 * n_params * res["processed_tokens"] / res["wall_s"] / peak
         res["mode"], res["params"] = mode, n_params
@@ -149,7 +215,9 @@ def main() -> int:
               "device": torch.cuda.get_device_name() if device == "cuda" else platform.processor() or "cpu",
               "torch": torch.__version__, "dtype": str(dtype).removeprefix("torch."),
               "matmul_peak_tflops": peak / 1e12, "results": results,
-              "speedup_pairs_per_s": results[0]["pairs_per_s"] / results[1]["pairs_per_s"]}
+              "speedup_pairs_per_s": results[0]["pairs_per_s"] / results[1]["pairs_per_s"],
+              "speedup_vs_trl_trainer": (results[0]["pairs_per_s"] / results[2]["pairs_per_s"]
+                                         if len(results) > 2 else None)}
     print(json.dumps(record, indent=1))
     if not args.smoke:
         out = ROOT / "benchmarks" / "results" / "gpu_throughput.json"

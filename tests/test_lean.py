@@ -62,6 +62,18 @@ def test_lean_llama_same_rewards_same_gradients_less_memory():
     assert lean_run[2] < 0.8 * plain[2], (lean_run[2], plain[2])
 
 
+def test_lean_with_gradient_checkpointing_same_gradients():
+    """The trainer's default: checkpointed layers recompute the lean forward in the backward."""
+    model = _llama()
+    plain = _run(model, IDS)
+    model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    lean.install(model)
+    checkpointed = _run(model, IDS)
+    assert torch.equal(plain[0], checkpointed[0])
+    for name, g in plain[1].items():
+        assert torch.allclose(g, checkpointed[1][name], atol=1e-6, rtol=1e-5), name
+
+
 def test_lean_under_bf16_autocast_matches_autocast():
     model = _llama()
     plain = _run(model, IDS, autocast=True)
