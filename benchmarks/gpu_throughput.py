@@ -9,7 +9,10 @@ rejected share a long context (as in hh-rlhf), with
   - TRL's RewardTrainer itself (trl 1.16, pre-tokenized ``chosen_ids`` / ``rejected_ids``, the same model, pairs,
     micro-batch, bf16 and gradient checkpointing; skipped with a note when trl is not installed),
 
-in the same run, bf16. rewardlab runs as its trainer does: lean activations (``training/lean.py``). Reports real tokens/s, pairs/s, padding fraction and MFU against a matmul peak measured
+in the same run, bf16. Both hand-written modes run as rewardlab's trainer does, with lean activations
+(``training/lean.py``), so their ratio is the layout's. TRL's time is measured between its step ends (its
+collation, logging and callbacks included, as in a real run; the hand-written loop times forward, backward and
+optimizer only) and its sampler shuffles the same pairs. Reports real tokens/s, pairs/s, padding fraction and MFU against a matmul peak measured
 in the same run. No hub access needed.
 
     python benchmarks/gpu_throughput.py --billions 1.5 --seq 4096 --pairs-per-step 4 --steps 10
@@ -198,8 +201,7 @@ def main() -> int:
                           ROOT / "outputs" / "gpu-throughput-trl")
         else:
             model.activation_checkpointing_enable(activation_checkpointing_kwargs={"use_reentrant": False})
-            if mode == "rewardlab":
-                lean.install(model)
+            lean.install(model)  # both hand-written modes: their ratio is the layout's alone
             model.train()
             res = run("rewardlab" if mode == "rewardlab" else "padded", model, chosen, rejected,
                       args.pairs_per_step, args.steps, device, dtype)

@@ -503,7 +503,8 @@ def compare(ma: dict[str, Any], mb: dict[str, Any]) -> dict[str, Any]:
 
 
 def pooled_metrics(group: list[dict[str, Any]], batch: int) -> dict[str, Any]:
-    """One configuration over all its rounds: timed pairs / timed seconds, mean of the per-run rates and peaks."""
+    """One configuration over all its rounds: timed pairs / timed seconds, token rate and MFU weighted by each
+    run's timed seconds, the highest peak memory."""
     ms = [r["metrics"] for r in group]
     seconds = sum(m["timed_seconds"] for m in ms)
     pairs = sum(m["timed_steps"] * batch for m in ms)

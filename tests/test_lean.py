@@ -108,6 +108,50 @@ def test_uninstall_restores_and_install_is_idempotent():
     assert mlp.forward.__func__ is type(mlp).forward
 
 
+class _DropoutMLP(torch.nn.Module):
+    """The gated-MLP line plus a dropout (as SeedOss's MLP has): not the formula the lean forward reproduces."""
+
+    def __init__(self):
+        super().__init__()
+        self.gate_proj, self.up_proj, self.down_proj = (torch.nn.Linear(8, 16), torch.nn.Linear(8, 16),
+                                                        torch.nn.Linear(16, 8))
+        self.act_fn = torch.nn.SiLU()
+
+    def forward(self, x):
+        down_proj = self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+        down_proj = torch.nn.functional.dropout(down_proj, p=0.5, training=self.training)
+        return down_proj
+
+
+class _PlainMLP(_DropoutMLP):
+    def forward(self, x):
+        """A docstring does not change the formula."""
+        return self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))
+
+
+def test_only_the_exact_formula_is_made_lean():
+    assert lean.install(_DropoutMLP()) == {"mlp": 0, "norm": 0}
+    plain = _PlainMLP()
+    assert lean.install(plain) == {"mlp": 1, "norm": 0}
+    x = torch.randn(3, 8)
+    assert torch.equal(plain(x), type(plain).forward(plain, x))
+
+
+def test_uninstall_puts_back_an_instance_forward_that_was_there_before():
+    mlp = _PlainMLP()
+    calls = []
+
+    def wrapped(x):  # e.g. a dispatch hook that replaced the instance's forward
+        calls.append(1)
+        return type(mlp).forward(mlp, x)
+
+    mlp.forward = wrapped
+    lean.install(mlp)
+    lean.uninstall(mlp)
+    mlp(torch.randn(2, 8))
+    assert mlp.forward is wrapped and calls == [1]
+
+
 def test_wrapped_projections_fall_back_to_the_module_forward(monkeypatch):
     """LoRA (or a quantised layer) replaces the projections: the MLP then runs its own forward."""
     from peft import LoraConfig, get_peft_model
@@ -120,6 +164,7 @@ def test_wrapped_projections_fall_back_to_the_module_forward(monkeypatch):
         raise AssertionError("the lean MLP ran on a LoRA-wrapped projection")
 
     monkeypatch.setattr(lean._GatedDown, "apply", refuse)
+    assert lean.install(peft_model)["mlp"] == 0  # installed after LoRA: counted as what it is
     r = peft_model(input_ids=IDS).logits
     r.sum().backward()
     lora_b = [p for n, p in peft_model.named_parameters() if "lora_B" in n]

@@ -64,8 +64,8 @@ class TrainConfig:
                                            "batches in flight; the gradient is the same sum.")
     lean_activations: bool = field(True, "Keep fewer tensors for the backward in gated MLPs and RMSNorms (the "
                                          "backward recomputes two elementwise ops; same forward, same gradient "
-                                         "to float rounding, about a third less activation memory). Single "
-                                         "process and DDP; not under DeepSpeed.")
+                                         "to float rounding, about a quarter fewer bytes kept). Single "
+                                         "process and DDP; not under DeepSpeed or FSDP.")
     seed: int = field(42, "Seed for data order, held-out split and initialisation.")
     logging_steps: int = field(1, "Log training metrics every this many optimizer steps.")
     eval_steps: int | None = field(None, "Evaluate on the held-out pairs every this many steps (None: at the end only).")

@@ -10,15 +10,18 @@ activation memory per token, no slower (`benchmarks/results/speed_notes.md`).
 
 Both forwards run the very ops of the transformers modules they stand in for, so outputs are bitwise equal; the
 gradients are the same maths in a different order (equal to float rounding, tested). They are installed per
-module instance (`install`), only where the module's own forward is the known formula (its source line is
-checked, so Llama, Mistral, Qwen2 and Gemma MLPs qualify; Gemma's (1 + w) RMSNorm does not), and the MLP falls
-back to the module's own forward whenever a projection is not a plain ``nn.Linear`` (LoRA, quantised layers).
-Not for DeepSpeed ZeRO-3, which gathers a layer's weights only when that layer itself is called.
+module instance (`install`), only where the class's forward is exactly the known formula (its statements are
+compared after parsing, so Llama, Mistral, Qwen2 and Gemma MLPs qualify; Gemma's (1 + w) RMSNorm and an MLP that
+adds dropout do not) and the projections are plain ``nn.Linear`` layers; an MLP whose projections are wrapped
+later (LoRA, quantised layers) falls back to its own forward at call time. Not for DeepSpeed ZeRO-3 or FSDP,
+which gather a layer's weights only when that layer itself is called.
 """
 
 from __future__ import annotations
 
+import ast
 import inspect
+import textwrap
 import types
 from typing import Any
 
@@ -26,13 +29,7 @@ import torch
 import torch.nn.functional as F
 
 _ORIGINAL = "_rewardlab_original_forward"  # instance attribute: the forward `install` replaced
-_MLP_LINE = "self.down_proj(self.act_fn(self.gate_proj(x)) * self.up_proj(x))"
-_NORM_LINES = (
-    "hidden_states = hidden_states.to(torch.float32)",
-    "variance = hidden_states.pow(2).mean(-1, keepdim=True)",
-    "hidden_states = hidden_states * torch.rsqrt(variance + self.variance_epsilon)",
-    "return self.weight * hidden_states.to(input_dtype)",
-)
+_PREVIOUS = "_rewardlab_previous_forward"  # an instance-level forward that was there before `install`
 
 
 class _GatedDown(torch.autograd.Function):
@@ -119,28 +116,58 @@ def _lean_norm_forward(self: Any, hidden_states: torch.Tensor) -> torch.Tensor:
     return _RMSNorm.apply(hidden_states, self.weight, self.variance_epsilon)
 
 
-def _source(cls: type) -> str:
+def _forward_body(cls: type) -> tuple[str, tuple[str, ...]] | None:
+    """(the input's name, the statements) of `cls.forward`, normalised by `ast`; None unless it is a plain
+    ``def forward(self, x)`` whose source can be read."""
+    if "forward" not in cls.__dict__:
+        return None
     try:
-        return inspect.getsource(cls.forward)
-    except (OSError, TypeError):
-        return ""
+        fn = ast.parse(textwrap.dedent(inspect.getsource(cls.forward))).body[0]
+    except (OSError, TypeError, SyntaxError, IndexError):
+        return None
+    if not isinstance(fn, ast.FunctionDef) or fn.decorator_list:
+        return None
+    args = fn.args
+    if len(args.args) != 2 or args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs or args.defaults:
+        return None
+    body = fn.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+        body = body[1:]  # a docstring
+    return args.args[1].arg, tuple(ast.unparse(stmt) for stmt in body)
+
+
+def _known_bodies(x: str) -> dict[tuple[str, ...], str]:
+    """The forward bodies (input named `x`) whose maths the lean forwards reproduce, and their kind."""
+    mlp = f"self.down_proj(self.act_fn(self.gate_proj({x})) * self.up_proj({x}))"
+    bodies = {(f"down_proj = {mlp}", "return down_proj"): "mlp", (f"return {mlp}",): "mlp",
+              (f"input_dtype = {x}.dtype", f"{x} = {x}.to(torch.float32)",
+               f"variance = {x}.pow(2).mean(-1, keepdim=True)",
+               f"{x} = {x} * torch.rsqrt(variance + self.variance_epsilon)",
+               f"return self.weight * {x}.to(input_dtype)"): "norm"}
+    return {tuple(ast.unparse(ast.parse(line)) for line in body): kind for body, kind in bodies.items()}
 
 
 def _kind(module: torch.nn.Module, cache: dict[type, str | None]) -> str | None:
+    """"mlp" or "norm" when the module's class forward is exactly a known formula (not merely contains it: an
+    MLP that adds dropout after the line is not one), else None."""
     cls = type(module)
     if cls not in cache:
-        src = _source(cls) if "forward" in cls.__dict__ else ""
-        kind = None
-        if _MLP_LINE in src and all(hasattr(module, a) for a in ("gate_proj", "up_proj", "down_proj", "act_fn")):
-            kind = "mlp"
-        elif all(line in src for line in _NORM_LINES) and hasattr(module, "variance_epsilon"):
-            kind = "norm"
-        cache[cls] = kind
-    return cache[cls]
+        found = _forward_body(cls)
+        cache[cls] = _known_bodies(found[0]).get(found[1]) if found else None
+    kind = cache[cls]
+    if kind == "mlp" and not all(type(getattr(module, a, None)) is torch.nn.Linear
+                                 for a in ("gate_proj", "up_proj", "down_proj")):
+        return None  # LoRA-wrapped or quantised projections: the module's own forward
+    if kind == "mlp" and not callable(getattr(module, "act_fn", None)):
+        return None
+    if kind == "norm" and not hasattr(module, "variance_epsilon"):
+        return None
+    return kind
 
 
 def install(model: torch.nn.Module) -> dict[str, int]:
-    """Give every known gated MLP and RMSNorm of `model` its lean forward (idempotent). Returns the counts."""
+    """Give every known gated MLP (with plain ``nn.Linear`` projections) and RMSNorm of `model` its lean forward
+    (idempotent). Returns how many of each run lean."""
     counts = {"mlp": 0, "norm": 0}
     cache: dict[type, str | None] = {}
     for module in model.modules():
@@ -150,6 +177,8 @@ def install(model: torch.nn.Module) -> dict[str, int]:
         counts[kind] += 1
         if _ORIGINAL in module.__dict__:
             continue
+        if "forward" in module.__dict__:  # an instance-level forward set by someone else: put back by uninstall
+            module.__dict__[_PREVIOUS] = module.__dict__["forward"]
         module.__dict__[_ORIGINAL] = module.forward
         fn = _lean_mlp_forward if kind == "mlp" else _lean_norm_forward
         module.forward = types.MethodType(fn, module)
@@ -161,4 +190,7 @@ def uninstall(model: torch.nn.Module) -> None:
     for module in model.modules():
         if _ORIGINAL in module.__dict__:
             del module.__dict__[_ORIGINAL]
-            module.__dict__.pop("forward", None)
+            if _PREVIOUS in module.__dict__:
+                module.__dict__["forward"] = module.__dict__.pop(_PREVIOUS)
+            else:
+                module.__dict__.pop("forward", None)

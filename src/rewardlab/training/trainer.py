@@ -309,16 +309,17 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     if cfg.gradient_checkpointing:
         _enable_gradient_checkpointing(model)
     ds_plugin = getattr(accelerator.state, "deepspeed_plugin", None)
-    lean_counts = None
-    if cfg.lean_activations and ds_plugin is None:  # ZeRO-3 gathers weights per called module: not with it
-        lean_counts = lean.install(model)
-        log(f"lean activations: {lean_counts['mlp']} gated MLPs, {lean_counts['norm']} RMSNorms")
     if cfg.lora_r:
         from rewardlab.modeling.lora import add_lora
 
         model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log(f"LoRA r={cfg.lora_r}: {trainable:,} trainable parameters (adapters + score head)")
+    lean_counts = None
+    # not with ZeRO-3 / FSDP: they gather a layer's weights only when that layer itself is called
+    if cfg.lean_activations and ds_plugin is None and getattr(accelerator.state, "fsdp_plugin", None) is None:
+        lean_counts = lean.install(model)  # after LoRA: MLPs whose projections it wrapped keep their own forward
+        log(f"lean activations: {lean_counts['mlp']} gated MLPs, {lean_counts['norm']} RMSNorms")
     pad_id = tokenizer.pad_token_id
 
     train_pairs, eval_pairs, report = load_training_pairs(cfg, log)
