@@ -154,3 +154,24 @@ def test_trainer_with_parallel_micro_batches_follows_the_sequential_trajectory(t
     assert runs["parallel"][0] == pytest.approx(runs["sequential"][0], abs=1e-5)
     assert runs["parallel"][1] == runs["sequential"][1]
     assert torch.allclose(runs["parallel"][2], runs["sequential"][2], atol=1e-5)
+
+
+def test_a_failing_step_ends_the_worker_threads(tmp_path, tiny_model_dir, synthetic_jsonl, monkeypatch):
+    import rewardlab.training.trainer as T
+
+    real = T.pair_forward
+    calls = []
+
+    def failing(*a, **k):
+        calls.append(1)
+        if len(calls) == 3:
+            raise RuntimeError("micro-batch 3 failed")
+        return real(*a, **k)
+
+    monkeypatch.setattr(T, "pair_forward", failing)
+    cfg = TrainConfig(model=str(tiny_model_dir), data=str(synthetic_jsonl), output_dir=str(tmp_path / "out"),
+                      batch_size=4, micro_batch_size=1, max_steps=3, eval_fraction=0.0, report_to="none",
+                      eval_before_training=False, precision="fp32", parallel_micro_batches=2)
+    with pytest.raises(RuntimeError, match="micro-batch 3 failed"):
+        T.train(cfg, quiet=True)
+    assert not [t for t in threading.enumerate() if t.name.startswith("rewardlab-micro")]

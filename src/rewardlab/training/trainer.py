@@ -415,64 +415,66 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     progress = tqdm(total=steps, initial=start_step, desc="training", unit="step", disable=not is_main or quiet)
     # Test hook: slow each step down so a crash test can kill the run mid-way (never set in normal use).
     step_delay = float(os.environ.get("REWARDLAB_TEST_STEP_DELAY", "0"))
-    for step in range(start_step, steps):
-        if step_delay:
-            time.sleep(step_delay)
-        t0 = time.perf_counter()
-        idx = step_indices(step, len(train_data), cfg.batch_size, cfg.seed)
-        if workers > 1:  # lanes of micro-batches side by side, their tokens evened out
-            lanes = plan_lanes(idx, costs, cfg.micro_batch_size, workers, cfg.length_grouping)
-            parts = [p for lane in runner.map_lanes(run_micro_batch, lanes) for p in lane]
-        else:
-            micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
-                                       cfg.length_grouping)
-            parts = [run_micro_batch(mb) for mb in micro]
-        sums = torch.zeros(6, dtype=torch.float64)  # loss, correct, margin, reward sum, reward sq sum, tokens
-        for part in parts:  # in a fixed order: the same sums in every run
-            sums += part
-        densify_gradients(sparse_params)
-        grad_norm = None
-        if cfg.max_grad_norm:
-            grad_norm = accelerator.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
-        lr = scheduler.get_last_lr()[0]
-        optimizer.step()
-        scheduler.step()
-        optimizer.zero_grad(set_to_none=True)
-        if world > 1:
-            sums = accelerator.reduce(sums.to(accelerator.device), reduction="sum").cpu()
-        elapsed = time.perf_counter() - t0
-        n = cfg.batch_size
-        rmean = sums[3] / (2 * n)
-        record = {"step": step + 1, "loss": float(sums[0] / n), "accuracy": float(sums[1] / n),
-                  "margin": float(sums[2] / n), "reward_mean": float(rmean),
-                  "reward_std": float(max(sums[4] / (2 * n) - rmean**2, 0.0) ** 0.5), "learning_rate": lr,
-                  "grad_norm": float(grad_norm) if grad_norm is not None else None,
-                  "tokens_per_second": float(sums[5] / elapsed), "pairs_per_second": n / elapsed,
-                  "epoch": (step + 1) * n / len(train_data)}
-        train_log.append(record)
-        if writer is not None and (step + 1) % cfg.logging_steps == 0:
-            for key, value in record.items():
-                if key != "step" and value is not None:
-                    writer.add_scalar(f"train/{key}", value, step + 1)
-        progress.update(1)
-        progress.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.2f}", lr=f"{lr:.2e}")
-        last = step + 1 == steps
-        if len(eval_data) and (last or (cfg.eval_steps and (step + 1) % cfg.eval_steps == 0)):
-            ev = evaluate_pairs(module, eval_data, accelerator, pad_id, cfg.eval_batch_size,
-                                   shared_context=cfg.shared_context)
-            ev["step"] = step + 1
-            eval_log.append(ev)
-            log(f"step {step + 1}: held-out {_fmt_acc(ev)}, loss {ev['loss']:.4f}")
-            if writer is not None:
-                for key in ("loss", "accuracy", "margin"):
-                    writer.add_scalar(f"eval/{key}", ev[key], step + 1)
-        if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and not last:
-            state = {"step": step + 1, "train_log": train_log, "eval_log": eval_log,
-                     "eval_before": summary.get("eval_before"), "config": config_to_dict(cfg)}
-            path = save_checkpoint(accelerator, out_dir, step + 1, state, cfg.save_total_limit)
-            log(f"checkpoint {path}")
-    progress.close()
-    runner.close()
+    try:
+        for step in range(start_step, steps):
+            if step_delay:
+                time.sleep(step_delay)
+            t0 = time.perf_counter()
+            idx = step_indices(step, len(train_data), cfg.batch_size, cfg.seed)
+            if workers > 1:  # lanes of micro-batches side by side, their tokens evened out
+                lanes = plan_lanes(idx, costs, cfg.micro_batch_size, workers, cfg.length_grouping)
+                parts = [p for lane in runner.map_lanes(run_micro_batch, lanes) for p in lane]
+            else:
+                micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
+                                           cfg.length_grouping)
+                parts = [run_micro_batch(mb) for mb in micro]
+            sums = torch.zeros(6, dtype=torch.float64)  # loss, correct, margin, reward sum, reward sq sum, tokens
+            for part in parts:  # in a fixed order: the same sums in every run
+                sums += part
+            densify_gradients(sparse_params)
+            grad_norm = None
+            if cfg.max_grad_norm:
+                grad_norm = accelerator.clip_grad_norm_(module.parameters(), cfg.max_grad_norm)
+            lr = scheduler.get_last_lr()[0]
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            if world > 1:
+                sums = accelerator.reduce(sums.to(accelerator.device), reduction="sum").cpu()
+            elapsed = time.perf_counter() - t0
+            n = cfg.batch_size
+            rmean = sums[3] / (2 * n)
+            record = {"step": step + 1, "loss": float(sums[0] / n), "accuracy": float(sums[1] / n),
+                      "margin": float(sums[2] / n), "reward_mean": float(rmean),
+                      "reward_std": float(max(sums[4] / (2 * n) - rmean**2, 0.0) ** 0.5), "learning_rate": lr,
+                      "grad_norm": float(grad_norm) if grad_norm is not None else None,
+                      "tokens_per_second": float(sums[5] / elapsed), "pairs_per_second": n / elapsed,
+                      "epoch": (step + 1) * n / len(train_data)}
+            train_log.append(record)
+            if writer is not None and (step + 1) % cfg.logging_steps == 0:
+                for key, value in record.items():
+                    if key != "step" and value is not None:
+                        writer.add_scalar(f"train/{key}", value, step + 1)
+            progress.update(1)
+            progress.set_postfix(loss=f"{record['loss']:.4f}", acc=f"{record['accuracy']:.2f}", lr=f"{lr:.2e}")
+            last = step + 1 == steps
+            if len(eval_data) and (last or (cfg.eval_steps and (step + 1) % cfg.eval_steps == 0)):
+                ev = evaluate_pairs(module, eval_data, accelerator, pad_id, cfg.eval_batch_size,
+                                       shared_context=cfg.shared_context)
+                ev["step"] = step + 1
+                eval_log.append(ev)
+                log(f"step {step + 1}: held-out {_fmt_acc(ev)}, loss {ev['loss']:.4f}")
+                if writer is not None:
+                    for key in ("loss", "accuracy", "margin"):
+                        writer.add_scalar(f"eval/{key}", ev[key], step + 1)
+            if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and not last:
+                state = {"step": step + 1, "train_log": train_log, "eval_log": eval_log,
+                         "eval_before": summary.get("eval_before"), "config": config_to_dict(cfg)}
+                path = save_checkpoint(accelerator, out_dir, step + 1, state, cfg.save_total_limit)
+                log(f"checkpoint {path}")
+    finally:  # the worker threads end with the loop, also when it raises
+        runner.close()
+        progress.close()
     if writer is not None:
         writer.close()
 
