@@ -120,7 +120,8 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
                       max_length=max(rows) + 16, batch_size=MICRO_BATCHES_PER_STEP, micro_batch_size=1,
                       max_steps=STEPS, precision="fp32", gradient_checkpointing=spec["gradient_checkpointing"],
                       report_to="none", eval_before_training=False, eval_fraction=0.0, warmup_ratio=0.0,
-                      shared_context=True, length_grouping=False)
+                      shared_context=True, length_grouping=False,
+                      parallel_micro_batches=1)  # one micro-batch in flight, as the estimate (and a GPU) has it
     start = time.perf_counter()
     result = trainer.train(cfg, quiet=True)
     seconds = time.perf_counter() - start
