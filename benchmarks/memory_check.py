@@ -217,7 +217,8 @@ def render_markdown(report: dict[str, Any]) -> str:
         if report.get("rescored") else "",
         "",
         "Each row is a fresh process running `rewardlab.training.trainer.train` (fp32, AdamW, shared-context "
-        f"packing, {STEPS} steps x {MICRO_BATCHES_PER_STEP} micro-batches of 1 pair). Measured = peak RSS "
+        f"packing, lean activations, {STEPS} steps x {MICRO_BATCHES_PER_STEP} micro-batches of 1 pair, one at a "
+        "time). Measured = peak RSS "
         "(`ru_maxrss`) - RSS after imports and data. Estimate: `weight_bytes=4, master_fp32=False, "
         "activation_bytes=4`, the packed row's real token counts. The `floor` row (a 90k-parameter model, 64 "
         f"tokens) is the trainer's size-independent runtime overhead on the CPU: {overhead:.0f} MiB.",
