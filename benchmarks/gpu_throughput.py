@@ -113,9 +113,8 @@ def run_trl(model, chosen, rejected, pairs_per_step: int, steps: int, device: st
             seq: int, work: Path) -> dict:
     """TRL's RewardTrainer on the same pre-tokenized pairs: step 1 is warm-up, steps 2.. are timed."""
     from datasets import Dataset
-    from transformers import TrainerCallback
     from trl import RewardConfig, RewardTrainer
-    from trl.trainer.reward_trainer import DataCollatorForPreference
+    from trl_counting import trl_instruments
 
     from rewardlab.modeling.tiny import build_byte_tokenizer
 
@@ -123,28 +122,14 @@ def run_trl(model, chosen, rejected, pairs_per_step: int, steps: int, device: st
     tokenizer.pad_token = tokenizer.eos_token
     ds = Dataset.from_dict({"chosen_ids": chosen[: pairs_per_step * (steps + 1)],
                             "rejected_ids": rejected[: pairs_per_step * (steps + 1)]})
-    batches: list[tuple[int, int]] = []  # (real, padded) tokens per collated micro-batch, in order
-
-    class CountingCollator(DataCollatorForPreference):
-        def torch_call(self, examples):  # noqa: ANN001
-            out = super().torch_call(examples)
-            batches.append((int(out["attention_mask"].sum()), int(out["attention_mask"].numel())))
-            return out
-
-    ends: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
-            sync(device)
-            ends.append(time.perf_counter())
-
+    collator, clock, batches, ends = trl_instruments(tokenizer.pad_token_id, before_stamp=lambda: sync(device))
     args = RewardConfig(output_dir=str(work), per_device_train_batch_size=pairs_per_step, max_steps=steps + 1,
                         learning_rate=1e-5, bf16=dtype == torch.bfloat16, activation_checkpointing=True,
                         activation_checkpointing_kwargs={"use_reentrant": False}, max_length=seq + 1,
                         logging_steps=1, save_strategy="no", report_to="none", disable_tqdm=True,
                         dataloader_num_workers=0, use_cpu=device == "cpu")
     trainer = RewardTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
-                            data_collator=CountingCollator(pad_token_id=tokenizer.pad_token_id), callbacks=[Clock()])
+                            data_collator=collator, callbacks=[clock])
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
     trainer.train()

@@ -159,9 +159,9 @@ def _head_checksum(model: Any) -> float:
 def child_trl(spec: dict[str, Any]) -> dict[str, Any]:
     import torch
     from datasets import Dataset
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer, TrainerCallback, set_seed
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer, set_seed
     from trl import RewardConfig, RewardTrainer
-    from trl.trainer.reward_trainer import DataCollatorForPreference
+    from trl_counting import trl_instruments  # benchmarks/, next to this script
 
     from rewardlab.data.readers import read_pairs
     from rewardlab.modeling.embedded import embedded_model_dir
@@ -178,19 +178,7 @@ def child_trl(spec: dict[str, Any]) -> dict[str, Any]:
     pairs, _ = read_pairs(spec["train"])
     ds = Dataset.from_list([{"chosen": p.chosen_messages(), "rejected": p.rejected_messages()} for p in pairs])
 
-    batches: list[tuple[int, int]] = []  # (real, padded) per collated micro-batch, in order
-
-    class CountingCollator(DataCollatorForPreference):
-        def torch_call(self, examples):  # noqa: ANN001
-            out = super().torch_call(examples)
-            batches.append((int(out["attention_mask"].sum()), int(out["attention_mask"].numel())))
-            return out
-
-    step_ends: list[float] = []
-
-    class Clock(TrainerCallback):
-        def on_step_end(self, args, state, control, **kw):  # noqa: ANN001
-            step_ends.append(time.perf_counter())
+    collator, clock, batches, step_ends = trl_instruments(tokenizer.pad_token_id)
 
     bf16 = spec["precision"] == "bf16"
     args = RewardConfig(
@@ -203,8 +191,7 @@ def child_trl(spec: dict[str, Any]) -> dict[str, Any]:
         use_cpu=True,
     )
     trainer = RewardTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer,
-                            data_collator=CountingCollator(pad_token_id=tokenizer.pad_token_id),
-                            callbacks=[Clock()])
+                            data_collator=collator, callbacks=[clock])
     kept = len(trainer.train_dataset)
     pair_tokens = [len(c) + len(r) for c, r in zip(trainer.train_dataset["chosen_ids"],
                                                    trainer.train_dataset["rejected_ids"])]
