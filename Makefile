@@ -25,8 +25,13 @@ quickstart: $(STAMP)
 	$(VENV)/bin/rewardlab quickstart
 
 # Offline: no test may reach a hub (hub code paths are tested with local files in the same formats).
+# The training tests run twice: parallel micro-batches on auto (the default) and one after another; the two differ
+# only in float rounding, and the suite must hold under both on AVX2 and AVX-512/AMX CPUs alike.
+TEST_ENV := HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false
+TRAINING_TESTS := tests/test_train.py tests/test_lean.py tests/test_pair_rows.py tests/test_parallel_micro_batches.py tests/test_lora.py tests/test_modeling.py
 test: $(STAMP)
-	HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(VENV)/bin/pytest -q
+	$(TEST_ENV) $(VENV)/bin/pytest -q
+	$(TEST_ENV) $(VENV)/bin/pytest -q --parallel-micro-batches 1 $(TRAINING_TESTS)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check src tests benchmarks

@@ -14,6 +14,28 @@ SHARED = REPO.parent / "shared"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
+def pytest_addoption(parser):
+    parser.addoption("--parallel-micro-batches", default="auto", choices=("auto", "1"),
+                     help="the trainer's parallel_micro_batches where a test leaves it at its default (0 = auto); "
+                          "`make test` runs the training tests under both, as runs differ only in float rounding")
+
+
+@pytest.fixture(autouse=True)
+def _micro_batch_workers(request, monkeypatch):
+    if request.config.getoption("--parallel-micro-batches") != "1":
+        return
+    from rewardlab.config import TrainConfig
+
+    post_init = TrainConfig.__post_init__
+
+    def sequential_by_default(self):
+        if self.parallel_micro_batches == 0:  # the default (tests that want auto or 2 say so)
+            self.parallel_micro_batches = 1
+        post_init(self)
+
+    monkeypatch.setattr(TrainConfig, "__post_init__", sequential_by_default)
+
+
 def shared_path(relative: str) -> Path:
     """A file under ../shared, or skip the test with a clear reason."""
     path = SHARED / relative
