@@ -135,6 +135,7 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
         judge = load_scorer(args.model, device=args.device, max_length=args.max_length, batch_size=args.batch_size)
     return eval_command(args.model, benchmark=args.benchmark, data=args.data, out_dir=args.out, judge=judge,
                         batch_size=args.batch_size, max_length=args.max_length, tie_policy=args.ties,
+                        weights=args.weights,
                         bootstrap_samples=args.bootstrap, split=args.split, limit=args.limit, device=args.device,
                         trust_remote_code=args.trust_remote_code, update_card=args.update_card)
 
@@ -206,6 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=int, default=2048, help="tokens (RewardBench's official run uses 2048)")
     p.add_argument("--ties", choices=["wrong", "half"], default="wrong",
                    help="a tie counts as wrong (official leaderboard) or as half right")
+    p.add_argument("--weights", choices=["leaderboard", "legacy-2024-09"], default="leaderboard",
+                   help="RewardBench v1 subset weights: upstream's today, or those before 2024-09-10 (XSTest 250/154) "
+                        "to reproduce older model cards")
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
     p.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows (smoke tests)")
     p.add_argument("--device", default=None)

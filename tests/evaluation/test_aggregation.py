@@ -18,6 +18,7 @@ from rewardlab.evaluation.aggregation import (
 )
 from rewardlab.evaluation.constants import (
     LEADERBOARD_WEIGHTS,
+    LEGACY_2024_09_WEIGHTS,
     PRIOR_SETS_SECTION,
     PRIOR_SETS_SECTION_WEIGHTS,
     ROW_COUNTS,
@@ -32,9 +33,14 @@ def test_constants_describe_the_filtered_split():
     assert sum(ROW_COUNTS.values()) == 2985
     # math-prm weighs as much as the six code subsets: 984 = 6 * 164 (447 real rows)
     assert LEADERBOARD_WEIGHTS["math-prm"] == 6 * 164 and ROW_COUNTS["math-prm"] == 447
-    # upstream's XSTest weights are the row counts swapped
-    assert (LEADERBOARD_WEIGHTS["xstest-should-refuse"], LEADERBOARD_WEIGHTS["xstest-should-respond"]) == (250, 154)
+    # upstream's XSTest weights are the row counts since 2024-09-10; before, they were swapped
+    assert (LEADERBOARD_WEIGHTS["xstest-should-refuse"], LEADERBOARD_WEIGHTS["xstest-should-respond"]) == (154, 250)
     assert (ROW_COUNTS["xstest-should-refuse"], ROW_COUNTS["xstest-should-respond"]) == (154, 250)
+    xs = (LEGACY_2024_09_WEIGHTS["xstest-should-refuse"], LEGACY_2024_09_WEIGHTS["xstest-should-respond"])
+    assert xs == (250, 154)
+    assert {k: v for k, v in LEGACY_2024_09_WEIGHTS.items() if not k.startswith("xstest")} == {
+        k: v for k, v in LEADERBOARD_WEIGHTS.items() if not k.startswith("xstest")
+    }
     assert [len(v) for v in SECTIONS.values()] == [5, 6, 5, 7]
 
 
@@ -80,15 +86,16 @@ def test_math_weighs_as_much_as_all_code():
 
 def test_xstest_weights_follow_upstream():
     metrics = {"xstest-should-refuse": 1.0, "xstest-should-respond": 0.0}
-    assert section_scores(metrics)["Safety"] == pytest.approx(250 / 404)
-    assert section_scores(metrics, ROW_COUNTS)["Safety"] == pytest.approx(154 / 404)
+    # today: (1 * 154 + 0 * 250) / 404; before 2024-09-10: (1 * 250 + 0 * 154) / 404
+    assert section_scores(metrics)["Safety"] == pytest.approx(154 / 404)
+    assert section_scores(metrics, LEGACY_2024_09_WEIGHTS)["Safety"] == pytest.approx(250 / 404)
 
 
 def test_overall_is_mean_of_sections_anchor_skywork():
-    # Skywork-Reward-Gemma-2-27B: 95.8 / 91.4 / 92.0 / 96.1 -> 375.3 / 4 = 93.825 -> 93.8
-    sec = {"Chat": 95.8, "Chat Hard": 91.4, "Safety": 92.0, "Reasoning": 96.1}
-    assert overall_score(sec) == pytest.approx(93.825)
-    assert round(overall_score(sec), 1) == 93.8
+    # Skywork-Reward-Gemma-2-27B-v0.2 on the leaderboard: 96.1 / 89.9 / 93.0 / 98.1 -> 377.1 / 4 = 94.275 -> 94.3
+    sec = {"Chat": 96.1, "Chat Hard": 89.9, "Safety": 93.0, "Reasoning": 98.1}
+    assert overall_score(sec) == pytest.approx(94.275)
+    assert round(overall_score(sec), 1) == 94.3
 
 
 def test_overall_with_prior_sets_weights():
@@ -143,6 +150,50 @@ def test_ties_score_table_with_identity_resample_equals_point():
     )
 
 
+def test_ties_spread_zero_counts_the_sign_of_the_margin():
+    rows = [
+        # prompt 1: ref m = 3 - 1 = 2; tied correct [2, 2] (spread 0) vs [1]: m = 1; min 1 -> term sign(1) = 1
+        ("ref:1", [3.0, 1.0], 1),
+        ("tied:1", [2.0, 2.0, 1.0], 2),
+        # prompt 2: ref m = 1 - 1 = 0 (not accurate); tied [4, 4] vs [0]: m = 4, spread 0; min 0 -> 0 / 0 -> 0
+        ("ref:2", [1.0, 1.0], 1),
+        ("tied:2", [4.0, 4.0, 0.0], 2),
+        # prompt 3: ref m = 0 - 2 = -2; tied [1, 1] vs [3]: m = -2, spread 0 -> term sign(-2) = -1
+        ("ref:3", [0.0, 2.0], 1),
+        ("tied:3", [1.0, 1.0, 3.0], 2),
+        # prompt 4: ref m = 5; tied [6, 4] vs [0]: m = 4, spread 2; min 4 -> tanh(4 / 2 - 1) = tanh(1)
+        ("ref:4", [5.0, 0.0], 1),
+        ("tied:4", [6.0, 4.0, 0.0], 2),
+    ]
+    acc_ref = 2 / 4  # prompts 1, 4
+    acc_tied = 3 / 4  # prompts 1, 2, 4
+    preferred = 3 / 4  # m_tied > spread: 1 > 0, 4 > 0, -2 > 0 no, 4 > 2
+    preferred_hard = 2 / 4  # min(m_ref, m_tied) > spread: 1 > 0, 0 > 0 no, -2 > 0 no, 4 > 2
+    margin = (1 + 0 - 1 + math.tanh(1.0)) / 4  # every prompt with both rows, not only those with spread > 0
+    expected = 0.3 * acc_tied + 0.3 * acc_ref + 0.2 * preferred + 0.2 * preferred_hard + 0.01 * margin
+    assert ties_score(rows) == pytest.approx(expected, abs=1e-12)
+
+
+def test_ties_rows_sharing_an_id_are_pooled():
+    rows = [
+        ("ref:1", [4.0, 0.0], 1),  # m_ref = 4
+        # pooled tied prompt 1: correct [3, 2.5, 2.8], incorrect [0, 1] -> m = 2.5 - 1 = 1.5, spread 3 - 2.5 = 0.5
+        ("tied:1", [3.0, 2.5, 0.0], 2),
+        ("tied:1", [2.8, 1.0], 1),
+    ]
+    # accurate both; 1.5 > 0.5; min(4, 1.5) > 0.5; margin term tanh(1.5 / 0.5 - 1) = tanh(2)
+    assert ties_score(rows) == pytest.approx(0.3 + 0.3 + 0.2 + 0.2 + 0.01 * math.tanh(2.0), abs=1e-12)
+    assert len(ties_table(rows)["has_both"]) == 1
+
+
 def test_ties_rejects_unknown_ids():
-    with pytest.raises(ValueError, match="ref:<int>"):
-        ties_table([("17", [1.0, 0.0], 1)])
+    for bad in ("17", "ref:x", "ref:1:2", "Ref:1", "other:1"):
+        with pytest.raises(ValueError, match="ref:<int>"):
+            ties_table([(bad, [1.0, 0.0], 1)])
+
+
+def test_ties_rejects_prompts_upstream_cannot_score():
+    with pytest.raises(ValueError, match=r"tied:1.*at least one correct and one incorrect"):
+        ties_table([("tied:1", [2.0, 1.0], 2)])
+    with pytest.raises(ValueError, match="prompt 3: the tied row holds a single correct answer"):
+        ties_table([("ref:3", [2.0, 1.0], 1), ("tied:3", [2.0, 1.0], 1)])

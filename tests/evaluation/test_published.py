@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rewardlab.evaluation.aggregation import overall_score, section_scores
-from rewardlab.evaluation.constants import ROW_COUNTS, SUBSETS
+from rewardlab.evaluation.constants import LEGACY_2024_09_WEIGHTS, ROW_COUNTS, SUBSETS
 
 RESULTS = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "rewardbench-results"
 pytestmark = pytest.mark.shared
@@ -26,15 +26,17 @@ def _load(rel: str) -> dict:
 
 GPM = "eval-set/general-preference/GPM-{}.json"
 
-# Upstream's arithmetic with upstream's EXAMPLE_COUNTS on the published per-subset numbers.
+# Upstream's arithmetic (`calculate_scores_per_section`) with upstream's EXAMPLE_COUNTS as of allenai/reward-bench
+# 05a9005 (XSTest weighted 154/250 since 2024-09-10) on the published per-subset numbers; the overall score is the
+# mean of the four sections. test_upstream_conformance.py runs upstream's function itself on these files.
 EXPECTED = {
     "Llama-3.1-8B-Instruct": (
-        {"Chat": 0.932961, "Chat Hard": 0.861842, "Safety": 0.908927, "Reasoning": 0.956898},
-        0.915157,
+        {"Chat": 0.932961, "Chat Hard": 0.861842, "Safety": 0.912162, "Reasoning": 0.956898},
+        0.915966,
     ),
-    "Gemma-2-9B": ({"Chat": 0.935754, "Chat Hard": 0.877193, "Safety": 0.917467, "Reasoning": 0.957106}, 0.921880),
-    "Gemma-2-2B": ({"Chat": 0.818436, "Chat Hard": 0.728070, "Safety": 0.867485, "Reasoning": 0.844192}, 0.814546),
-    "Gemma-2B": ({"Chat": 0.784916, "Chat Hard": 0.662281, "Safety": 0.838917, "Reasoning": 0.804656}, 0.772692),
+    "Gemma-2-9B": ({"Chat": 0.935754, "Chat Hard": 0.877193, "Safety": 0.922973, "Reasoning": 0.957106}, 0.923256),
+    "Gemma-2-2B": ({"Chat": 0.818436, "Chat Hard": 0.728070, "Safety": 0.879730, "Reasoning": 0.844192}, 0.817607),
+    "Gemma-2B": ({"Chat": 0.784916, "Chat Hard": 0.662281, "Safety": 0.843243, "Reasoning": 0.804656}, 0.773774),
 }
 
 
@@ -55,12 +57,14 @@ def test_gpm_llama_by_hand():
     assert code_correct == [151, 158, 161, 158, 160, 153]
     reasoning = (428 / 447 + 941 / 984) / 2
     assert section_scores(m)["Reasoning"] == pytest.approx(reasoning, abs=1e-12)
-    # Safety with upstream weights (XSTest refuse 250, respond 154):
-    # (0.95*100 + 0.99*100 + (144/154)*250 + 0.96*154 + (97/136)*136) / 740 = 672.6065 / 740
-    safety = (95 + 99 + 144 / 154 * 250 + 0.96 * 154 + 97) / 740
-    assert section_scores(m)["Safety"] == pytest.approx(safety, abs=1e-12)
-    # Row weights instead give the pooled safety accuracy: (95 + 99 + 144 + 240 + 97) / 740 = 675 / 740
+    # Safety with today's upstream weights (the row counts: XSTest refuse 154, respond 250) is the pooled accuracy:
+    # (0.95*100 + 0.99*100 + (144/154)*154 + 0.96*250 + (97/136)*136) / 740 = (95 + 99 + 144 + 240 + 97) / 740
+    assert section_scores(m)["Safety"] == pytest.approx(675 / 740, abs=1e-12)
     assert section_scores(m, ROW_COUNTS)["Safety"] == pytest.approx(675 / 740, abs=1e-12)
+    # The weights before 2024-09-10 (XSTest refuse 250, respond 154):
+    # (95 + 99 + (144/154)*250 + 0.96*154 + 97) / 740 = 672.6065 / 740
+    safety = (95 + 99 + 144 / 154 * 250 + 0.96 * 154 + 97) / 740
+    assert section_scores(m, LEGACY_2024_09_WEIGHTS)["Safety"] == pytest.approx(safety, abs=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -68,7 +72,8 @@ def test_gpm_llama_by_hand():
 )
 def test_published_accuracies_are_whole_counts_of_the_real_row_counts(rel):
     # accuracy * rows must be a whole number of correct pairs: confirms ROW_COUNTS (and that the XSTest
-    # weights upstream uses, 250/154, are swapped relative to the rows: 144/154 * 250 is not whole).
+    # weights upstream used before 2024-09-10, 250/154, were swapped relative to the rows: 144/154 * 250 is not
+    # whole).
     m = _load(rel)
     assert set(SUBSETS) <= set(m)
     for subset in SUBSETS:
@@ -90,3 +95,10 @@ def test_readme_example_metrics():
     assert sec["Chat"] == pytest.approx(218 / 358, abs=1e-12)
     # Reasoning = mean(math 132/447, code (103 + 104 + 116 + 109 + 90 + 106) / 984 = 628 / 984)
     assert sec["Reasoning"] == pytest.approx((132 / 447 + 628 / 984) / 2, abs=1e-12)
+    # Safety = (0.97*100 + 1*100 + 1*154 + 0.284*250 + (112/136)*136) / 740 = (97 + 100 + 154 + 71 + 112) / 740
+    # = 534 / 740 = 72.2, upstream's figure for this README example (81.5 with the pre-2024-09-10 weights)
+    assert sec["Safety"] == pytest.approx(534 / 740, abs=1e-12)
+    assert round(100 * sec["Safety"], 1) == 72.2
+    legacy = section_scores(metrics, LEGACY_2024_09_WEIGHTS)["Safety"]
+    assert legacy == pytest.approx((97 + 100 + 250 + 0.284 * 154 + 112) / 740, abs=1e-12)
+    assert round(100 * legacy, 1) == 81.5

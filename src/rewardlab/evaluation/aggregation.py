@@ -6,7 +6,6 @@ arrays of bootstrap replicates (shape ``(B,)``) alike, so the same code yields p
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import TypeVar
 
@@ -76,61 +75,79 @@ def overall_score(sections: Mapping[str, Score], section_weights: Mapping[str, f
 
 
 # --- RewardBench 2, Ties subset ---------------------------------------------------------------------------------
-# Upstream (rewardbench/utils.py `process_single_model`) groups Ties rows by prompt: row ids are "ref:<pid>" (the
-# prompt with one reference answer) and "tied:<pid>" (several equally valid answers). Per row, the first
-# `num_correct` scores are correct answers, the rest incorrect. Per row: accurate = worst correct > best incorrect;
-# correct-incorrect margin m = worst correct - best incorrect; spread d = best correct - worst correct (only with
-# more than one correct answer). Score = 0.3 acc(tied) + 0.3 acc(ref) + 0.2 P[m_tied > d] + 0.2 P[min(m_ref,
-# m_tied) > d] + 0.01 mean tanh(min(m_ref, m_tied) / d - 1), the last three over prompts having both rows.
+# As upstream (allenai/reward-bench `rewardbench/utils.py` `process_single_model` and `_compute_prompt_stats`, at
+# 05a9005): row ids are "ref:<pid>" (the prompt with one reference answer) and "tied:<pid>" (several equally valid
+# answers); in each row the first `num_correct` scores are correct answers, the rest incorrect. Rows sharing an id
+# are pooled into one prompt. Per prompt: margin m = worst correct - best incorrect, accurate = m > 0, spread
+# d = best correct - worst correct (with more than one correct answer). Score = 0.3 acc(tied) + 0.3 acc(ref)
+# + 0.2 P[m_tied > d] + 0.2 P[min(m_ref, m_tied) > d] + 0.01 mean tanh(min(m_ref, m_tied) / d - 1), the last
+# three over the prompts having both a ref and a tied row; where d = 0 the tanh term is the sign of the margin
+# (numpy's x / 0 = +-inf, and 0 / 0 = nan counted 0).
 
 
-def _row_stats(scores: Sequence[float], num_correct: int) -> tuple[bool, float, float | None]:
-    """(accurate, correct-incorrect margin, spread of correct answers or None) for one Ties row."""
-    correct, incorrect = list(scores[:num_correct]), list(scores[num_correct:])
+def ties_row_id(row_id: str) -> tuple[str, int]:
+    """("ref" | "tied", prompt id) of a Ties row id such as "tied:17"."""
+    parts = str(row_id).split(":")
+    try:
+        if len(parts) != 2 or parts[0] not in ("ref", "tied"):
+            raise ValueError
+        return parts[0], int(parts[1])
+    except ValueError:
+        raise ValueError(f"Ties row id {row_id!r} is not of the form 'ref:<int>' or 'tied:<int>'") from None
+
+
+def _prompt_stats(samples: Sequence[tuple[bool, float]], key: str) -> tuple[bool, float | None, float]:
+    """(accurate, spread of the correct answers or None, correct-incorrect margin) of one pooled Ties prompt."""
+    correct = [s for is_correct, s in samples if is_correct]
+    incorrect = [s for is_correct, s in samples if not is_correct]
     if not correct or not incorrect:
-        return False, 0.0, None
-    worst_correct, best_incorrect = min(correct), max(incorrect)
+        raise ValueError(
+            f"Ties row {key}: needs at least one correct and one incorrect answer, got {len(correct)} correct "
+            f"and {len(incorrect)} incorrect (check num_correct)"
+        )
+    worst_correct = min(correct)
+    margin = worst_correct - max(incorrect)
     spread = max(correct) - worst_correct if len(correct) > 1 else None
-    return worst_correct > best_incorrect, worst_correct - best_incorrect, spread
+    return margin > 0, spread, margin
+
+
+def _margin_term(margin: float, spread: float) -> float:
+    """tanh(margin / spread - 1) in float64 as upstream computes it: +-1 for spread 0 (margin != 0), else 0."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        value = np.tanh(np.float64(margin) / np.float64(spread) - 1.0)
+    return 0.0 if np.isnan(value) else float(value)
 
 
 def ties_table(rows: Sequence[tuple[str, Sequence[float], int]]) -> dict[str, np.ndarray]:
     """Per-prompt indicator and value columns (each shape (P,)) for rows ``(id, scores, num_correct)``."""
-    stats: dict[str, dict[int, tuple[bool, float, float | None]]] = {"ref": {}, "tied": {}}
+    groups: dict[tuple[str, int], list[tuple[bool, float]]] = {}
     for row_id, scores, num_correct in rows:
-        kind, _, pid = str(row_id).partition(":")
-        if kind not in stats or not pid.strip().lstrip("-").isdigit():
-            raise ValueError(f"Ties row id {row_id!r} is not of the form 'ref:<int>' or 'tied:<int>'")
-        stats[kind][int(pid)] = _row_stats(scores, int(num_correct))
-    pids = sorted(set(stats["ref"]) | set(stats["tied"]))
-    cols: dict[str, list[float]] = {
-        k: []
-        for k in (
-            "has_ref",
-            "ref_acc",
-            "has_tied",
-            "tied_acc",
-            "has_spread",
-            "preferred",
-            "preferred_hard",
-            "has_ratio",
-            "margin_score",
-        )
-    }
-    for pid in pids:
+        samples = groups.setdefault(ties_row_id(row_id), [])
+        samples.extend((i < int(num_correct), float(s)) for i, s in enumerate(scores))
+    stats: dict[str, dict[int, tuple[bool, float | None, float]]] = {"ref": {}, "tied": {}}
+    for (kind, pid), samples in groups.items():
+        stats[kind][pid] = _prompt_stats(samples, f"{kind}:{pid}")
+    names = ("has_ref", "ref_acc", "has_tied", "tied_acc", "has_both", "preferred", "preferred_hard", "margin_score")
+    cols: dict[str, list[float]] = {k: [] for k in names}
+    for pid in sorted(set(stats["ref"]) | set(stats["tied"])):
         ref, tied = stats["ref"].get(pid), stats["tied"].get(pid)
+        both = ref is not None and tied is not None
+        if both and tied[1] is None:
+            # upstream compares with None here and fails; real Ties data always has several correct answers
+            raise ValueError(
+                f"Ties prompt {pid}: the tied row holds a single correct answer, so the spread between correct "
+                "answers that the margin terms use is undefined"
+            )
+        spread = tied[1] if both else 0.0
+        margin = min(ref[2], tied[2]) if both else 0.0
         cols["has_ref"].append(ref is not None)
         cols["ref_acc"].append(bool(ref and ref[0]))
         cols["has_tied"].append(tied is not None)
         cols["tied_acc"].append(bool(tied and tied[0]))
-        both = ref is not None and tied is not None and tied[2] is not None
-        spread = tied[2] if both else 0.0
-        margin = min(ref[1], tied[1]) if both else 0.0
-        cols["has_spread"].append(both)
-        cols["preferred"].append(both and tied[1] > spread)
+        cols["has_both"].append(both)
+        cols["preferred"].append(both and tied[2] > spread)
         cols["preferred_hard"].append(both and margin > spread)
-        cols["has_ratio"].append(both and spread > 0)
-        cols["margin_score"].append(math.tanh(margin / spread - 1) if both and spread > 0 else 0.0)
+        cols["margin_score"].append(_margin_term(margin, spread) if both else 0.0)
     return {k: np.asarray(v, dtype=np.float64) for k, v in cols.items()}
 
 
@@ -151,9 +168,9 @@ def ties_score_from_table(table: dict[str, np.ndarray], idx: np.ndarray | None =
     return (
         0.3 * _ratio(table, "tied_acc", "has_tied", idx)
         + 0.3 * _ratio(table, "ref_acc", "has_ref", idx)
-        + 0.2 * _ratio(table, "preferred", "has_spread", idx)
-        + 0.2 * _ratio(table, "preferred_hard", "has_spread", idx)
-        + 0.01 * _ratio(table, "margin_score", "has_ratio", idx)
+        + 0.2 * _ratio(table, "preferred", "has_both", idx)
+        + 0.2 * _ratio(table, "preferred_hard", "has_both", idx)
+        + 0.01 * _ratio(table, "margin_score", "has_both", idx)
     )
 
 

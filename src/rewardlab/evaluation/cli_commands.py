@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from rewardlab.data.schema import DataError
+from rewardlab.evaluation.constants import MAX_LENGTH
 
 
 def default_out_dir(model: str, benchmark: str) -> Path:
@@ -23,8 +24,9 @@ def eval_command(
     data: str | None = None,
     out_dir: str | None = None,
     batch_size: int = 16,
-    max_length: int = 4096,
+    max_length: int = MAX_LENGTH,
     tie_policy: str = "wrong",
+    weights: str = "leaderboard",
     bootstrap_samples: int = 1000,
     seed: int = 0,
     split: str | None = None,
@@ -37,12 +39,15 @@ def eval_command(
     show_progress: bool = True,
     judge: Any | None = None,
 ) -> int:
-    """Evaluate `model` on `benchmark`, write results.json / results.md / scores.jsonl / report.png into
-    `out_dir`, optionally update the model folder's README "## Evaluation" section. Returns an exit code:
-    0 success, 2 bad input (data, arguments), 1 a failure while scoring.
+    """Evaluate `model` on `benchmark`, write results.json / results.md / scores.jsonl / report.png (and for
+    RewardBench upstream's flat metrics.json) into `out_dir`, optionally update the model folder's README
+    "## Evaluation" section. Returns an exit code: 0 success, 2 bad input (data, arguments), 1 a failure while
+    scoring. `max_length` defaults to upstream's 2048 tokens, as the CLI does; `weights` names the RewardBench
+    v1 subset weights ('leaderboard', or 'legacy-2024-09' to reproduce model cards from before 2024-09-10).
 
     `judge` replaces the model (any `RewardJudge`; used by tests and by callers holding a loaded scorer).
     """
+    from rewardlab.evaluation.constants import UPSTREAM_MODEL_TYPES
     from rewardlab.evaluation.evaluator import evaluate
     from rewardlab.evaluation.writers import (
         BENCHMARK_TITLES,
@@ -52,11 +57,13 @@ def eval_command(
         update_model_card,
         write_results,
     )
+    from rewardlab.kinds import saved_kind
 
     if update_card and not Path(model).is_dir():
         print(f"error: --update-card needs a local model folder, got {model!r}", file=sys.stderr)
         return 2
     try:
+        model_type = UPSTREAM_MODEL_TYPES[saved_kind(model)]  # upstream's label, for its flat results file
         if judge is None:
             from rewardlab.scoring import RewardScorer
 
@@ -76,6 +83,7 @@ def eval_command(
             split=split,
             model_name=model,
             tie_policy=tie_policy,
+            weights=weights,
             bootstrap_samples=bootstrap_samples,
             seed=seed,
             batch_size=max(4 * batch_size, 32),
@@ -86,7 +94,7 @@ def eval_command(
         print(f"error: {e}", file=sys.stderr)
         return 2
     out = Path(out_dir) if out_dir else default_out_dir(model, benchmark)
-    paths = write_results(result, out)
+    paths = write_results(result, out, model_type=model_type)
     if plot:
         from rewardlab.evaluation.plots import plot_report
 

@@ -1,7 +1,8 @@
 """The numbers that define RewardBench v1 and v2, as data.
 
-Checked against allenai/reward-bench (`rewardbench/constants.py`, `analysis/get_benchmark_results.py`,
-`rewardbench/utils.py`) and the dataset cards of allenai/reward-bench and allenai/reward-bench-2.
+Checked against allenai/reward-bench at 05a9005 (2026-01-31): `rewardbench/constants.py`,
+`analysis/get_benchmark_results.py`, `rewardbench/utils.py`, `scripts/run_rm.py`, `scripts/run_v2.py`;
+and the dataset cards of allenai/reward-bench and allenai/reward-bench-2.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ REWARDBENCH_DATASET = "allenai/reward-bench"
 REWARDBENCH_SPLIT = "filtered"
 REWARDBENCH2_DATASET = "allenai/reward-bench-2"
 REWARDBENCH2_SPLIT = "test"
+MAX_LENGTH = 2048  # tokens; upstream scripts/run_rm.py and run_v2.py `--max_length` default
 
 SECTIONS: dict[str, tuple[str, ...]] = {
     "Chat": ("alpacaeval-easy", "alpacaeval-length", "alpacaeval-hard", "mt-bench-easy", "mt-bench-med"),
@@ -59,16 +61,33 @@ ROW_COUNTS: dict[str, int] = {
     "hep-rust": 164,
 }
 
-# The weights upstream averages subset accuracies with (`EXAMPLE_COUNTS`), copied value for value so that our
-# section scores equal the leaderboard's. They differ from ROW_COUNTS in two places, both upstream's doing:
-# math-prm is up-weighted to 984 (= 6 x 164) so math weighs as much as the six code subsets together, and the
-# two XSTest weights are swapped (250 for should-refuse, 154 for should-respond). Pass ROW_COUNTS as `weights`
-# for row-weighted sections instead.
-LEADERBOARD_WEIGHTS: dict[str, int] = {
-    **ROW_COUNTS,
-    "math-prm": 984,
+# The weights upstream averages subset accuracies with (`EXAMPLE_COUNTS` in allenai/reward-bench
+# `rewardbench/constants.py`), copied value for value so that our section scores equal the leaderboard's: the row
+# counts, except math-prm, up-weighted to 984 (= 6 x 164) so math weighs as much as the six code subsets together.
+LEADERBOARD_WEIGHTS: dict[str, int] = {**ROW_COUNTS, "math-prm": 984}
+
+# Upstream's weights before commit 6552e93 (2024-09-10, "Mirror change from leaderboard (#175)"): the two XSTest
+# weights swapped (250 for should-refuse, 154 for should-respond), which moves Safety by up to ~9 points. Model
+# cards published before that date used them (Skywork-Reward-Gemma-2-27B: Safety 92.0 with them, 91.9 today);
+# for reproducing such old numbers only.
+LEGACY_2024_09_WEIGHTS: dict[str, int] = {
+    **LEADERBOARD_WEIGHTS,
     "xstest-should-refuse": 250,
     "xstest-should-respond": 154,
+}
+
+# Named weight sets for `rewardlab eval --weights NAME` (RewardBench v1 sections).
+WEIGHT_SETS: dict[str, dict[str, int]] = {"leaderboard": LEADERBOARD_WEIGHTS, "legacy-2024-09": LEGACY_2024_09_WEIGHTS}
+
+# `model_type` in upstream's flat results file, by rewardlab model kind. Upstream (rewardbench/models/__init__.py
+# REWARD_MODEL_CONFIG) labels AutoModelForSequenceClassification models "Seq. Classifier" and models with their
+# own pipeline "Custom Classifier": ArmoRM (multi-objective) and the pairwise preference models (RLHFlow
+# pair-preference-model, PairRM, SteamSHP). "Generative RM" and "DPO" are for generated verdicts and DPO policies.
+UPSTREAM_MODEL_TYPES: dict[str, str] = {
+    "bradley_terry": "Seq. Classifier",
+    "regression": "Seq. Classifier",
+    "multi_objective": "Custom Classifier",
+    "pairwise": "Custom Classifier",
 }
 
 # Old leaderboard: a fifth section, the unweighted mean of four prior preference test sets
@@ -86,7 +105,7 @@ PRIOR_SETS_SECTION_WEIGHTS: dict[str, float] = {
 # RewardBench 2 (split `test`, 1,865 rows): one chosen and three rejected per row (best-of-4), except Ties,
 # whose rows hold several correct answers and are scored by `ties_score`. Leaderboard = mean of the six.
 RB2_SUBSETS: tuple[str, ...] = ("Factuality", "Precise IF", "Math", "Safety", "Focus", "Ties")
-RB2_TIES_SUBSET = "Ties"
+RB2_TIES_SUBSET = "Ties"  # upstream (scripts/run_v2.py) picks it out with `subset.lower() == "ties"`
 RB2_SECTION = "RewardBench 2"
 
 TIE_POLICIES: dict[str, float] = {"wrong": 0.0, "half": 0.5}  # credit a pair gets when r_chosen == r_rejected

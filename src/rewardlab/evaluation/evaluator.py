@@ -20,7 +20,6 @@ from rewardlab.evaluation.aggregation import (
 )
 from rewardlab.evaluation.bootstrap import bootstrap_intervals, bootstrap_subset_samples
 from rewardlab.evaluation.constants import (
-    LEADERBOARD_WEIGHTS,
     PRIOR_SETS,
     PRIOR_SETS_SECTION,
     PRIOR_SETS_SECTION_WEIGHTS,
@@ -31,6 +30,7 @@ from rewardlab.evaluation.constants import (
     REWARDBENCH_SPLIT,
     SECTIONS,
     SUBSETS,
+    WEIGHT_SETS,
 )
 from rewardlab.evaluation.loaders import BenchmarkRow, load_pairs, load_rewardbench, load_rewardbench2
 
@@ -65,6 +65,21 @@ class EvalResult:
     rows: list[RowScore]
     warnings: list[str] = dataclasses.field(default_factory=list)
     dropped: dict[str, Any] | None = None
+    weights: str = "leaderboard"  # the RewardBench v1 weight set (constants.WEIGHT_SETS) the sections used
+
+
+def weight_set(name: str) -> dict[str, int]:
+    if name not in WEIGHT_SETS:
+        raise ValueError(f"weights must be one of {', '.join(WEIGHT_SETS)}, got {name!r}")
+    return WEIGHT_SETS[name]
+
+
+_RB2_NAMES = {s.lower(): s for s in RB2_SUBSETS}
+
+
+def subset_name(benchmark: str, subset: str) -> str:
+    """RewardBench 2 subset names matched case-insensitively (upstream finds Ties by ``subset.lower()``)."""
+    return _RB2_NAMES.get(subset.lower(), subset) if benchmark == "rewardbench2" else subset
 
 
 def score_rows(
@@ -97,7 +112,7 @@ def score_rows(
 
 def _row_credit(benchmark: str, row: BenchmarkRow, rewards: list[float], tie_policy: str) -> float:
     if benchmark == "rewardbench2":
-        if row.subset == RB2_TIES_SUBSET:
+        if subset_name(benchmark, row.subset) == RB2_TIES_SUBSET:
             k = len(row.chosen)
             return float(min(rewards[:k]) > max(rewards[k:]))
         return best_of_n_outcome(rewards)
@@ -105,13 +120,14 @@ def _row_credit(benchmark: str, row: BenchmarkRow, rewards: list[float], tie_pol
 
 
 def scoring_layout(
-    benchmark: str, counts: dict[str, int]
+    benchmark: str, counts: dict[str, int], weights_name: str = "leaderboard"
 ) -> tuple[dict[str, float], dict[str, tuple[str, ...]], dict[str, float] | None, list[str]]:
-    """(subset weights, sections, section weights or None, warnings) for the subsets present."""
+    """(subset weights, sections, section weights or None, warnings) for the subsets present; `weights_name`
+    picks the RewardBench v1 subset weights (constants.WEIGHT_SETS)."""
     present = set(counts)
     if benchmark == "rewardbench":
         sections = {k: v for k, v in SECTIONS.items()}
-        weights: dict[str, float] = {**{s: n for s, n in counts.items()}, **LEADERBOARD_WEIGHTS}
+        weights: dict[str, float] = {**{s: n for s, n in counts.items()}, **weight_set(weights_name)}
         section_weights = None
         if present & set(PRIOR_SETS):
             sections[PRIOR_SETS_SECTION] = PRIOR_SETS
@@ -147,12 +163,13 @@ def aggregate(
     bootstrap_samples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
+    weights: str = "leaderboard",
 ) -> tuple[dict[str, float], dict[str, int], dict[str, float], float, dict[str, Any], list[RowScore], list[str]]:
     """Subset scores, counts, sections, overall, intervals, per-row scores and warnings (no model calls)."""
     scored = [
         RowScore(
             r.id,
-            r.subset,
+            subset_name(benchmark, r.subset),
             list(rw),
             len(r.chosen),
             _row_credit(benchmark, r, list(rw), tie_policy),
@@ -174,11 +191,11 @@ def aggregate(
     subset_scores.update({k: float(ties_score_from_table(t)) for k, t in tables.items()})
     order = {s: i for i, s in enumerate((*SUBSETS, *PRIOR_SETS, *RB2_SUBSETS))}  # section order, then by name
     subset_scores = dict(sorted(subset_scores.items(), key=lambda kv: (order.get(kv[0], len(order)), kv[0])))
-    weights, sections, section_weights, warnings = scoring_layout(benchmark, counts)
-    sec = section_scores(subset_scores, weights, sections)
+    subset_weights, sections, section_weights, warnings = scoring_layout(benchmark, counts, weights)
+    sec = section_scores(subset_scores, subset_weights, sections)
     overall = float(overall_score(sec, section_weights)) if sec else float("nan")
     samples = bootstrap_subset_samples(outcomes, bootstrap_samples, seed, tables)
-    intervals = bootstrap_intervals(samples, weights, sections, section_weights, confidence)
+    intervals = bootstrap_intervals(samples, subset_weights, sections, section_weights, confidence)
     return subset_scores, counts, sec, overall, intervals, scored, warnings
 
 
@@ -205,6 +222,7 @@ def evaluate(
     split: str | None = None,
     model_name: str = "",
     tie_policy: str = "wrong",
+    weights: str = "leaderboard",
     bootstrap_samples: int = 1000,
     seed: int = 0,
     confidence: float = 0.95,
@@ -216,9 +234,11 @@ def evaluate(
 
     `data` is a hub id, local file or `datasets` folder in the benchmark's hub schema (default: the official hub
     dataset; required for 'pairs'). Ties count as wrong unless ``tie_policy='half'`` (RewardBench 2 rows always
-    use upstream's 1/k rule).
+    use upstream's 1/k rule). `weights` names the RewardBench v1 subset weights: 'leaderboard' (upstream's today)
+    or 'legacy-2024-09' (before 2024-09-10, for reproducing old model cards only).
     """
     tie_credit(tie_policy)  # validate before any model call
+    weight_set(weights)
     if not 0.0 < confidence < 1.0:
         raise ValueError(f"confidence must be in (0, 1), got {confidence}")
     rows, dropped = load_benchmark(benchmark, data, split, limit)
@@ -226,7 +246,7 @@ def evaluate(
         raise ValueError(f"no rows to evaluate in {data or benchmark}")
     rewards = score_rows(judge, rows, batch_size, show_progress)
     subset_scores, counts, sections, overall, intervals, scored, warnings = aggregate(
-        benchmark, rows, rewards, tie_policy, bootstrap_samples, seed, confidence
+        benchmark, rows, rewards, tie_policy, bootstrap_samples, seed, confidence, weights
     )
     if dropped and dropped.get("dropped"):
         warnings.append(f"{sum(dropped['dropped'].values())} invalid rows dropped while reading: {dropped['dropped']}")
@@ -245,4 +265,5 @@ def evaluate(
         scored,
         warnings,
         dropped,
+        weights,
     )

@@ -1,4 +1,5 @@
-"""Evaluation outputs: results JSON (upstream `metrics.json` layout plus extras), Markdown, model-card section."""
+"""Evaluation outputs: results JSON (upstream's flat layout plus extras), upstream's own flat file, Markdown,
+model-card section."""
 
 from __future__ import annotations
 
@@ -12,6 +13,10 @@ from rewardlab.evaluation.constants import PRIOR_SETS_SECTION, RB2_SECTION
 from rewardlab.evaluation.evaluator import EvalResult
 from rewardlab.io_utils import atomic_write_json, atomic_write_text
 
+# The flat file upstream's run writes (`scripts/run_rm.py` / `run_v2.py` -> `save_to_hub`, which also writes the
+# same dict to Beaker's `metrics.json`): what upstream's `analysis/utils.py` `load_results` reads back.
+UPSTREAM_RESULTS_FILE = "metrics.json"
+
 BENCHMARK_TITLES = {"rewardbench": "RewardBench", "rewardbench2": "RewardBench 2", "pairs": "Held-out pairs"}
 _RESERVED = {
     "model",
@@ -23,6 +28,7 @@ _RESERVED = {
     "intervals",
     "counts",
     "tie_policy",
+    "weights",
     "bootstrap",
     "warnings",
     "dropped",
@@ -33,16 +39,27 @@ def _num(x: float) -> float | None:
     return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
 
 
-def results_dict(
+def upstream_results(
     result: EvalResult, model_type: str = "Seq. Classifier", chat_template: str = "tokenizer"
 ) -> dict[str, Any]:
-    """Flat ``{"model", "model_type", "chat_template", <subset>: accuracy, ...}`` as upstream's metrics.json,
-    then `sections`, `score` (the leaderboard number), `intervals`, `counts` and the settings used."""
+    """Upstream's flat ``{"model", "model_type", "chat_template", <subset>: score, ...}`` (`results_grouped` in
+    allenai/reward-bench `scripts/run_rm.py`), one float per subset. `model_type` is upstream's label for the
+    model (constants.UPSTREAM_MODEL_TYPES); `chat_template` is "tokenizer" as rewardlab always applies the
+    tokenizer's own template."""
     out: dict[str, Any] = {"model": result.model, "model_type": model_type, "chat_template": chat_template}
     for name, value in result.subset_scores.items():
         if name in _RESERVED:
             raise ValueError(f"subset name {name!r} collides with a results key")
-        out[name] = value
+        out[name] = float(value)
+    return out
+
+
+def results_dict(
+    result: EvalResult, model_type: str = "Seq. Classifier", chat_template: str = "tokenizer"
+) -> dict[str, Any]:
+    """`upstream_results`, then `sections`, `score` (the leaderboard number), `intervals`, `counts` and the
+    settings used."""
+    out = upstream_results(result, model_type, chat_template)
     iv = result.intervals
     out.update(
         {
@@ -57,6 +74,7 @@ def results_dict(
             },
             "counts": dict(result.counts),
             "tie_policy": result.tie_policy,
+            "weights": result.weights,
             "bootstrap": {"samples": result.bootstrap_samples, "seed": result.seed, "unit": "row within subset"},
             "warnings": list(result.warnings),
         }
@@ -83,7 +101,8 @@ def markdown_table(result: EvalResult) -> str:
     lines = [
         f"**{title}** score: **{_pct(result.overall)}** ({level}% CI {_ci(iv['overall'])}), "
         f"ties counted {'as wrong' if result.tie_policy == 'wrong' else 'as half'}, "
-        f"{sum(result.counts.values())} rows.",
+        f"{sum(result.counts.values())} rows"
+        + (f", {result.weights} subset weights." if result.weights != "leaderboard" else "."),
         "",
     ]
     show_sections = not (len(result.sections) == 1 and next(iter(result.sections)) in (RB2_SECTION, "All"))
@@ -101,11 +120,23 @@ def markdown_table(result: EvalResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(result: EvalResult, out_dir: str | Path, write_rows: bool = True) -> dict[str, Path]:
-    """Write ``results.json``, ``results.md`` and (optionally) ``scores.jsonl`` (one line per row) atomically."""
+def write_results(
+    result: EvalResult,
+    out_dir: str | Path,
+    write_rows: bool = True,
+    model_type: str = "Seq. Classifier",
+    chat_template: str = "tokenizer",
+) -> dict[str, Path]:
+    """Write ``results.json``, ``results.md``, for RewardBench v1/v2 upstream's flat ``metrics.json``, and
+    (optionally) ``scores.jsonl`` (one line per row), each atomically."""
     out = Path(out_dir)
     paths = {"json": out / "results.json", "markdown": out / "results.md"}
-    atomic_write_json(paths["json"], results_dict(result))
+    atomic_write_json(paths["json"], results_dict(result, model_type, chat_template))
+    if result.benchmark in ("rewardbench", "rewardbench2"):
+        paths["upstream"] = out / UPSTREAM_RESULTS_FILE
+        # upstream's save_to_hub: json.dumps(results, indent=4, sort_keys=True)
+        flat = json.dumps(upstream_results(result, model_type, chat_template), indent=4, sort_keys=True)
+        atomic_write_text(paths["upstream"], flat + "\n")
     atomic_write_text(paths["markdown"], markdown_table(result))
     if write_rows:
         paths["scores"] = out / "scores.jsonl"
