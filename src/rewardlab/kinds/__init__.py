@@ -41,15 +41,16 @@ def save_kind_folder(out: str | Path, model: Any, tokenizer: Any, kind: str, con
     from safetensors.torch import save_file
 
     from rewardlab.io_utils import AtomicDirectory
+    from rewardlab.modeling.saving import make_readable, save_model_folder
 
     out = Path(out)
     with AtomicDirectory(out) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_model_folder(model, tokenizer, tmp)
         for name, tensors in (extra_tensors or {}).items():
             save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / name))
         write_kind_file(tmp, kind, config, **kind_extra)
         (tmp / "training_summary.json").write_text(json.dumps(training_record, indent=2, default=str) + "\n")
+        make_readable(tmp)  # the extra safetensors files too
     return out
 
 

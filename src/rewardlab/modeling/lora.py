@@ -59,13 +59,14 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path) -> Path:
     """Write a full (merged) reward model folder from a LoRA adapter folder."""
     from rewardlab.io_utils import AtomicDirectory
     from rewardlab.modeling.loading import load_reward_model
+    from rewardlab.modeling.saving import make_readable, save_model_folder
 
     model, tokenizer = load_reward_model(str(adapter_dir))
     merged = model.merge_and_unload()
     with AtomicDirectory(out_dir) as tmp:
-        merged.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
+        save_model_folder(merged, tokenizer, tmp)
         readme = Path(adapter_dir) / "README.md"
         if readme.exists():
             (tmp / "README.md").write_text(readme.read_text() + f"\n\nMerged from the LoRA adapter in `{adapter_dir}`.\n")
+            make_readable(tmp)
     return Path(out_dir)

@@ -37,8 +37,10 @@ def build_byte_tokenizer() -> Any:
 
 
 def build_tiny_model_dir(path: str | Path, hidden_size: int = 32, num_layers: int = 2, seed: int = 0,
-                         architecture: str = "llama") -> Path:
-    """Write a tiny causal LM + tokenizer folder (safetensors) to `path` and return it."""
+                         architecture: str = "llama", rope_theta: float = 10000.0) -> Path:
+    """Write a tiny causal LM + tokenizer folder (safetensors) to `path` and return it.
+
+    `rope_theta` other than Llama's default 10,000 makes a loader that drops it show (issue 16.4)."""
     import torch
     from transformers import AutoModelForCausalLM, LlamaConfig
 
@@ -50,6 +52,7 @@ def build_tiny_model_dir(path: str | Path, hidden_size: int = 32, num_layers: in
         vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
         num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
         bos_token_id=1, eos_token_id=2, pad_token_id=None, tie_word_embeddings=False,
+        rope_parameters={"rope_type": "default", "rope_theta": rope_theta},
     )
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)

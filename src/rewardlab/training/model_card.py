@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 CARD = """---
@@ -11,13 +13,12 @@ tags:
 - reward-model
 - rlhf
 - rewardlab
-base_model: {base_model}
----
+{base_model_line}---
 
 # Reward model trained with rewardlab
 
 A Bradley-Terry reward model (`AutoModelForSequenceClassification`, one label) fine-tuned from
-`{base_model}` with [rewardlab](https://github.com/) on {data}. The reward of a conversation is the
+{base_model} with rewardlab on {data}. The reward of a conversation is the
 score-head output at its last token, after the tokenizer's chat template.
 
 ## Training data
@@ -42,12 +43,42 @@ scorer = RewardScorer.from_pretrained("{path}")
 scorer.score([[{{"role": "user", "content": "Hi"}}, {{"role": "assistant", "content": "Hello! How can I help?"}}]])
 ```
 or `rewardlab score {path} conversations.jsonl`. The recipe's `pipeline("sentiment-analysis", ...)` snippet also
-works: format the conversation with `tokenizer.apply_chat_template(..., tokenize=False)` first.{bos_note}
+works and returns the raw reward (the config's `problem_type` is `regression`, so no sigmoid is applied): format
+the conversation with `tokenizer.apply_chat_template(..., tokenize=False)` first. In TRL, pass the folder as
+`GRPOTrainer(reward_funcs="{path}")`.{bos_note}
 """
 
 HPARAMS = ("learning_rate", "batch_size", "micro_batch_size", "num_epochs", "max_steps", "lr_scheduler",
            "warmup_ratio", "weight_decay", "max_length", "precision", "gradient_checkpointing",
            "center_rewards_coefficient", "seed")
+
+
+_HUB_ID = re.compile(r"[A-Za-z0-9][\w.-]*/[\w.-]+")
+
+
+def base_model_hub_id(name: str) -> str | None:
+    """The hub id behind a `model` setting, or None where there is none to name (a local folder of unknown origin).
+
+    An embedded model -> the repository it was quantised from; a folder in the Hugging Face cache
+    (``models--org--name/snapshots/<sha>``) -> ``org/name``; a local folder whose card names a ``base_model`` ->
+    that; a hub id -> itself. A local path is never returned: it means nothing on another machine.
+    """
+    from rewardlab.modeling.embedded import EMBEDDED_HUB_IDS
+
+    if name.lower() in EMBEDDED_HUB_IDS:
+        return EMBEDDED_HUB_IDS[name.lower()]
+    path = Path(name).expanduser()
+    for part in path.parts:
+        if part.startswith("models--") and "--" in part[len("models--"):]:
+            return part[len("models--"):].replace("--", "/", 1)
+    if path.exists():
+        card = path / "README.md"
+        if card.is_file():
+            m = re.search(r"^base_model:\s*(\S+)\s*$", card.read_text(errors="replace"), re.MULTILINE)
+            if m and _HUB_ID.fullmatch(m.group(1)):
+                return m.group(1)
+        return None
+    return name if _HUB_ID.fullmatch(name) else None
 
 
 def render_model_card(config: dict[str, Any], summary: dict[str, Any], path: str) -> str:
@@ -62,8 +93,10 @@ def render_model_card(config: dict[str, Any], summary: dict[str, Any], path: str
         bos_note = (f"\nNote: this tokenizer's BOS token `{summary['bos_token']}` also opens every chat turn and is "
                     "not added by the tokenizer, so do NOT strip it from the text (the recipe's "
                     "`.replace(bos_token, \"\")` would delete the turn markers).")
+    hub_id = base_model_hub_id(str(config["model"]))
     return CARD.format(
-        base_model=config["model"],
+        base_model_line=f"base_model: {hub_id}\n" if hub_id else "",
+        base_model=f"`{hub_id}`" if hub_id else f"a local model folder (`{Path(str(config['model'])).name}`)",
         data=config["data"],
         eval_data=config.get("eval_data") or f"{config['eval_fraction']:.0%} of the training data, seeded",
         num_train=summary.get("num_train_pairs"),

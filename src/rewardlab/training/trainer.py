@@ -497,6 +497,7 @@ def _save_final(accelerator: Any, module: Any, tokenizer: Any, cfg: TrainConfig,
                 train_log: list, eval_log: list) -> None:
     """Write the model folder: weights gathered from all processes (ZeRO-3 included), then files renamed in."""
     from rewardlab.io_utils import atomic_write_json, atomic_write_text
+    from rewardlab.modeling.saving import save_model_folder
     from rewardlab.training.curves import plot_training_curve
     from rewardlab.training.model_card import render_model_card
 
@@ -510,11 +511,8 @@ def _save_final(accelerator: Any, module: Any, tokenizer: Any, cfg: TrainConfig,
     model.config.use_cache = True
     tmp = out_dir / ".model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    if hasattr(model, "peft_config"):  # LoRA: the adapter folder (adapters + trained score head)
-        model.save_pretrained(tmp, safe_serialization=True)
-    else:
-        model.save_pretrained(tmp, state_dict=state_dict, safe_serialization=True)
-    tokenizer.save_pretrained(tmp)
+    # LoRA: the adapter folder (adapters + trained score head); else the gathered full weights
+    save_model_folder(model, tokenizer, tmp, state_dict=None if hasattr(model, "peft_config") else state_dict)
     for f in tmp.iterdir():
         os.replace(f, out_dir / f.name)
     tmp.rmdir()
