@@ -84,3 +84,16 @@ def test_pku_pair_choices():
     assert pku_pair(1, 1, "agree") == (1, 0)
     with pytest.raises(ValueError, match="better_response_id must be 0 or 1"):
         pku_pair(2, 1)
+
+
+def test_pku_safe_then_better():
+    # (better, safer, [safe0, safe1]) -> (chosen, rejected)
+    assert pku_pair(0, 1, is_safe=[False, True]) == (1, 0)  # one safe: the safe one beats the more helpful
+    assert pku_pair(1, 0, is_safe=[True, True]) == (1, 0)  # both safe: helpfulness decides, not safer_id
+    assert pku_pair(1, 0, is_safe=[False, False]) == (1, 0)  # both unsafe: likewise
+    assert pku_pair(0, 0, is_safe=[True, False]) == (0, 1)
+    assert pku_pair(0, 1, is_safe=[True, False]) is None  # safer_response_id names the unsafe one: contradiction
+    with pytest.raises(ValueError, match="is_response_1_safe must be true or false"):
+        pku_pair(0, 0, is_safe=[True, "no"])
+    with pytest.raises(ValueError, match="needs both"):
+        pku_pair(0, 0, "safe_then_better")

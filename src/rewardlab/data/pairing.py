@@ -15,7 +15,7 @@ from typing import Any
 PAIRING_MODES = ("best_vs_random", "all_pairs")
 RANDOM_POOLS = ("others", "lower")
 SHP_PICKS = ("random", "highest_ratio", "first")
-PKU_PREFERENCES = ("safer", "better", "agree")
+PKU_PREFERENCES = ("safe_then_better", "safer", "better", "agree")
 
 
 def rng_for(seed: int, *key: Any) -> random.Random:
@@ -134,11 +134,17 @@ def shp_select(
     return sorted(kept)
 
 
-def pku_pair(better_id: Any, safer_id: Any, preference: str = "safer") -> tuple[int, int] | None:
+def pku_pair(
+    better_id: Any, safer_id: Any, preference: str = "safe_then_better", is_safe: Sequence[Any] | None = None
+) -> tuple[int, int] | None:
     """``(chosen, rejected)`` response ids of a PKU-SafeRLHF row, or None when the row is not used.
 
-    ``"safer"`` follows `safer_response_id` (the mixtures add PKU for its safety signal), ``"better"`` follows
-    `better_response_id` (helpfulness), ``"agree"`` keeps only rows where both labels pick the same response.
+    ``"safe_then_better"`` (the default): `safer_response_id` when exactly one response is safe (the
+    ``is_response_<i>_safe`` flags, given as `is_safe`), else `better_response_id` -- two safe (or two unsafe)
+    responses are ranked by helpfulness, not by a safety label that has nothing to tell apart. None when the
+    flags say one is safe but `safer_response_id` points at the other. ``"safer"`` always follows
+    `safer_response_id`, ``"better"`` always `better_response_id`, ``"agree"`` keeps only rows where both
+    labels pick the same response.
     """
     if preference not in PKU_PREFERENCES:
         raise ValueError(f"preference must be one of {PKU_PREFERENCES}, got {preference!r}")
@@ -146,7 +152,19 @@ def pku_pair(better_id: Any, safer_id: Any, preference: str = "safer") -> tuple[
     for name, value in ids.items():
         if isinstance(value, bool) or value not in (0, 1):
             raise ValueError(f"{name}_response_id must be 0 or 1, got {value!r}")
-    if preference == "agree":
+    if preference == "safe_then_better":
+        if is_safe is None or len(is_safe) != 2:
+            raise ValueError("safe_then_better needs both is_response_<i>_safe flags")
+        for i, flag in enumerate(is_safe):
+            if not isinstance(flag, bool):
+                raise ValueError(f"is_response_{i}_safe must be true or false, got {flag!r}")
+        if is_safe[0] == is_safe[1]:
+            winner = better_id
+        elif is_safe[safer_id]:
+            winner = safer_id
+        else:
+            return None
+    elif preference == "agree":
         if better_id != safer_id:
             return None
         winner = better_id

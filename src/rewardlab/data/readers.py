@@ -32,9 +32,10 @@ from rewardlab.data.schema import (
     RowRejected,
     make_pair,
     normalize_messages,
+    unexpected_row_error,
 )
 
-MALFORMED = "malformed row"
+MALFORMED = DropReason.MALFORMED
 _HH_TURN = re.compile(r"\n\n(Human|Assistant):")
 
 
@@ -285,10 +286,11 @@ def pairs_from_rows(
     for where, row in rows:
         try:
             pair = row_to_pair(row, source)
-        except RowRejected as e:
+        except Exception as e:  # noqa: BLE001 -- an unexpected error on one row is a malformed row, not the end
+            rejected = e if isinstance(e, RowRejected) else unexpected_row_error(e)
             if on_invalid == "error":
-                raise DataError(f"{where}: {e}") from None
-            report.drop(e.reason, f"{where} ({e.field})")
+                raise DataError(f"{where}: {rejected}") from None
+            report.drop(rejected.reason, f"{where} ({rejected.field})")
             continue
         report.kept += 1
         yield pair

@@ -29,6 +29,7 @@ class DropReason:
     BAD_TYPE = "wrong field type"
     EQUAL_SCORES = "equal scores"
     UNKNOWN_FORMAT = "unknown format"
+    MALFORMED = "malformed row"  # undecodable, or a row that raised an error nothing expected
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,6 +87,13 @@ class RowRejected(Exception):
         self.reason = reason
         self.field = field
         self.detail = detail
+
+
+def unexpected_row_error(e: Exception) -> RowRejected:
+    """An exception a row function did not expect, as a counted malformed-row drop naming its type and message."""
+    message = " ".join(str(e).split())
+    detail = f"{type(e).__name__}: {message}" if message else type(e).__name__
+    return RowRejected(DropReason.MALFORMED, f"<row>: unexpected {detail[:160]}")
 
 
 @dataclasses.dataclass

@@ -16,7 +16,14 @@ from typing import Any
 import datasets
 import pyarrow.compute as pc
 
-from rewardlab.data.schema import DataError, DropReport, PreferencePair, RowRejected
+from rewardlab.data.schema import (
+    DataError,
+    DropReason,
+    DropReport,
+    PreferencePair,
+    RowRejected,
+    unexpected_row_error,
+)
 
 PAIR_FEATURES = datasets.Features(
     {
@@ -44,6 +51,22 @@ class Reason:
     LOW_CHOSEN_SCORE = "chosen score below the minimum"
     IN_GSM8K_TRAIN = "prompt in the gsm8k train set"
     SUBSAMPLED = "not drawn in the subsample (max_pairs)"
+    SAFETY_CONFLICT = "safety labels contradict safer_response_id"
+
+
+#: Drop reasons that mean "this row cannot be used at all" (empty, malformed or unexpected input), as opposed
+#: to the selection rules a recipe applies on purpose; the stats table names them apart.
+UNUSABLE = frozenset(
+    {
+        DropReason.EMPTY,
+        DropReason.CONTEXT_MISMATCH,
+        DropReason.BAD_ROLES,
+        DropReason.MISSING_FIELD,
+        DropReason.BAD_TYPE,
+        DropReason.UNKNOWN_FORMAT,
+        DropReason.MALFORMED,
+    }
+)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,7 +89,9 @@ class SourceInfo:
     convert: Callable[[datasets.Dataset, dict[str, Any], ConvertContext], tuple[datasets.Dataset, DropReport]]
     data_dir: str | None = None
     options: dict[str, Any] = dataclasses.field(default_factory=dict)
-    hub_rows: int | None = None  # rows of the hub split: tells a full copy from a partial one in the stats
+    hub_rows: int | None = None  # rows of the hub split at `revision`: tells a full copy from a partial one
+    revision: str | None = None  # hub revision read by default (None: the repository's main branch)
+    describe: Callable[[dict[str, Any]], str] | None = None  # the selection rule in words, for the stats cause
 
     def resolve_options(self, given: dict[str, Any] | None) -> dict[str, Any]:
         """Defaults overlaid with `given`; an unknown option is an error naming the valid ones."""
@@ -90,16 +115,24 @@ def _data_builder(path: Path) -> str:
 
 
 def load_source_dataset(
-    hub_id: str, split: str, data_dir: str | None = None, path: str | None = None, cache_dir: str | None = None
+    hub_id: str,
+    split: str,
+    data_dir: str | None = None,
+    path: str | None = None,
+    cache_dir: str | None = None,
+    revision: str | None = None,
 ) -> datasets.Dataset:
     """The rows of one source: a local file, a `save_to_disk` folder, a local copy of the hub repo, or the hub.
 
     A local repo copy (a folder holding e.g. ``helpful-base/train.jsonl.gz``) is read with the same
     `data_dir`/`split` as the hub id, so a user with the original files builds exactly what the hub would give.
+    `revision` (a branch, tag or commit of the hub repo) only applies to the hub: a local copy is what it is.
     """
     try:
         if path is None:
-            return datasets.load_dataset(hub_id, data_dir=data_dir, split=split, cache_dir=cache_dir)
+            return datasets.load_dataset(
+                hub_id, data_dir=data_dir, split=split, cache_dir=cache_dir, revision=revision
+            )
         p = Path(path)
         if not p.exists():
             raise DataError(f"{path}: no such file or folder (local copy of {hub_id})")
@@ -116,7 +149,7 @@ def load_source_dataset(
     except DataError:
         raise
     except Exception as e:  # datasets raises many types (FileNotFound, DatasetGenerationError, ValueError...)
-        where = path or f"{hub_id} (data_dir={data_dir}, split={split})"
+        where = path or f"{hub_id} (data_dir={data_dir}, split={split}, revision={revision or 'main'})"
         raise DataError(f"{where}: cannot load: {e}") from e
 
 
@@ -137,6 +170,8 @@ def _marked_batch(batch: dict[str, list], indices: list[int], row_fn: RowFn, lab
             items = list(row_fn(row, idx))
         except RowRejected as e:
             items = [e]
+        except Exception as e:  # noqa: BLE001 -- one odd row (a schema variant, a bad value) must not end a build
+            items = [unexpected_row_error(e)]
         for item in items:
             if isinstance(item, RowRejected):
                 out["context"].append([])
