@@ -14,7 +14,7 @@ import yaml
 from rewardlab.data.mixtures import DataBuildConfig, build_mixture, load_config
 from rewardlab.data.readers import read_pairs
 from rewardlab.data.schema import DataError, PreferencePair
-from rewardlab.data.stats import PUBLISHED
+from rewardlab.data.stats import PUBLISHED, stats_markdown
 from tests.data.conftest import FIXTURES, HH_HARMLESS, REPO, make_word_tokenizer, need_shared
 
 RECIPES = sorted((REPO / "recipes" / "data").rglob("*.yaml"))
@@ -44,6 +44,9 @@ def test_shipped_recipes_follow_section_3_2():
     assert [s.name for s in by["v3"].sources] == [*v2, "pku-saferlhf-30k"]
     assert [s.name for s in by["v4"].sources] == [*v2, "pku-saferlhf"]
     assert by["v4"].sources[-1].max_pairs == 150000
+    # the recipe-era PKU-SafeRLHF (dataset card: load_dataset(..., revision="v0")); main has ~73.9K train rows
+    assert by["v4"].sources[-1].revision == "v0"
+    assert opts["v4"]["pku-saferlhf"] == opts["v3"]["pku-saferlhf-30k"] == {"preference": "safe_then_better"}
 
 
 def test_every_config_field_is_documented_once():
@@ -216,3 +219,126 @@ def test_max_pairs_subsample_is_seeded(tmp_path):
     assert len(a) == 100 and a == datasets.load_from_disk(str(tmp_path / "b"))["chosen"]
     build = json.loads((tmp_path / "a" / "build.json").read_text())["sources"]["hh-rlhf-harmless-base"]
     assert build["kept"] == 100 and build["dropped"]["not drawn in the subsample (max_pairs)"] == 1889
+
+
+# ----------------------------------------------------------------------------- revisions, shortfalls, causes
+def _pku_rows() -> list[dict]:
+    return [json.loads(line) for line in (FIXTURES / "pku_saferlhf.jsonl").read_text().splitlines()]
+
+
+def test_revision_reaches_load_dataset_and_a_short_source_says_so(tmp_path, monkeypatch, capsys):
+    calls = []
+
+    def fake_load_dataset(path, **kwargs):  # the hub, offline: records what would be asked for
+        calls.append((path, kwargs))
+        return datasets.Dataset.from_list(_pku_rows())
+
+    monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
+    v4 = load_config(REPO / "recipes" / "data" / "v4.yaml")
+    pku = v4.sources[-1]
+    cfg = DataBuildConfig(name="v4", sources=[dataclasses.asdict(pku)], shuffle=False)
+    stats = build_mixture(cfg, tmp_path / "out")
+    assert calls == [
+        ("PKU-Alignment/PKU-SafeRLHF", {"data_dir": None, "split": "train", "cache_dir": None, "revision": "v0"})
+    ]
+    # 6 rows, one safety-label conflict dropped: 5 pairs of the 150,000 asked for -- loud everywhere
+    err = capsys.readouterr().err
+    assert (
+        "warning: SHORT: source 'pku-saferlhf' was asked for 150,000 pairs (max_pairs) but 6 rows of "
+        "PKU-Alignment/PKU-SafeRLHF@v0[train] gave only 5 (-149,995)" in err
+    )
+    row = stats["sources"]["pku-saferlhf"]
+    assert row["pairs"] == 5 and row["published"]["status"] == "SHORT"
+    assert stats["warnings"] and stats["warnings"][0].startswith("SHORT: source 'pku-saferlhf'")
+    md = (tmp_path / "out" / "stats.md").read_text()
+    assert "| pku-saferlhf | 5 | (–, –) | – | 150,000 | -149,995 | SHORT |" in md
+    assert "preference: safe_then_better, the default" in md and "hub revision v0" in md
+    assert "selection rules dropped: 1 of 6 rows (safety labels contradict safer_response_id 1)" in md
+    assert "**Warnings**" in md and "- **SHORT: source 'pku-saferlhf'" in md
+    build = json.loads((tmp_path / "out" / "build.json").read_text())
+    assert build["sources"]["pku-saferlhf"]["read_from"] == "PKU-Alignment/PKU-SafeRLHF@v0[train]"
+    assert build["sources"]["pku-saferlhf"]["shortfall"] == stats["warnings"][0]
+    assert build["config"]["sources"][0]["revision"] == "v0"
+
+
+def test_stats_cause_names_pku_30k_train_split_and_the_default_rule(tmp_path):
+    rows = [json.loads(line) for line in (FIXTURES / "pku_saferlhf_30k.jsonl").read_text().splitlines()]
+    path = tmp_path / "pku30k.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    cfg = DataBuildConfig(
+        name="v3", sources=[{"name": "pku-saferlhf-30k", "path": str(path), "published": "pku-saferlhf-30k"}]
+    )
+    md = stats_markdown(build_mixture(cfg, tmp_path / "out"))
+    line = next(x for x in md.splitlines() if x.startswith("| pku-saferlhf-30k"))
+    assert "'30K samples' counts train + test together (26.9K + 3.0K rows on the hub)" in line
+    assert "only the train split is read" in line and "preference: safe_then_better, the default" in line
+
+
+def test_unusable_rows_are_named_apart_from_selection_drops(tmp_path):
+    f = tmp_path / "hh.jsonl"
+    f.write_text(
+        '{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: hello", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: hello"}\n'
+        '{"chosen": "\\n\\nHuman: hi\\n\\nAssistant: hello", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: go away"}\n'
+        '{"chosen": "\\n\\nHuman: hi\\n\\nAssistant:", "rejected": "\\n\\nHuman: hi\\n\\nAssistant: no"}\n'
+        '{"chosen": "\\n\\nHuman: a\\n\\nHuman: b\\n\\nAssistant: c", "rejected": "\\n\\nHuman: a\\n\\nHuman: b\\n\\nAssistant: d"}\n'
+    )
+    cfg = DataBuildConfig(
+        name="v1", sources=[{"name": "hh-rlhf-helpful-base", "path": str(f), "published": "hh-rlhf-base"}]
+    )
+    row = build_mixture(cfg, tmp_path / "out")["sources"]["hh-rlhf-helpful-base"]
+    assert row["pairs"] == 1
+    assert row["notes"] == [
+        "unusable rows (empty or malformed): 2 of 4 rows (bad roles 1, empty response 1)",
+        "selection rules dropped: 1 of 4 rows (identical responses 1)",
+    ]
+
+
+@pytest.mark.shared
+def test_real_hh_rlhf_rows_dropped_for_bad_turns_are_a_stats_cause(tmp_path):
+    path = need_shared(HH_HARMLESS)
+    cfg = DataBuildConfig(name="t", sources=[{"name": "hh-rlhf-harmless-base", "path": str(path)}])
+    md = stats_markdown(build_mixture(cfg, tmp_path / "out"))
+    # 11 of the 2,000 real rows (0.55%): 5 whose transcripts differ before the last turn, 4 with an empty
+    # response, 2 with turns out of order; the recipe counts only chosen == rejected (none here)
+    assert (
+        "unusable rows (empty or malformed): 11 of 2,000 rows (contexts differ 5, empty response 4, bad roles 2)" in md
+    )
+
+
+def test_a_row_that_raises_does_not_end_the_build(tmp_path, monkeypatch):
+    import rewardlab.data.sources.capybara as capybara
+
+    path = tmp_path / "capybara.jsonl"  # a fresh path: no cached map result from another test
+    path.write_text((FIXTURES / "capybara.jsonl").read_text())
+    real = capybara.row_to_pair
+
+    def flaky(record, source):  # a converter bug that one odd row reaches
+        if record["chosen"][-1]["content"] == "12":
+            raise KeyError("rating")
+        return real(record, source)
+
+    monkeypatch.setattr(capybara, "row_to_pair", flaky)
+    cfg = DataBuildConfig(name="t", sources=[{"name": "capybara", "path": str(path)}])
+    stats = build_mixture(cfg, tmp_path / "out")
+    assert stats["total"]["pairs"] == 1
+    build = json.loads((tmp_path / "out" / "build.json").read_text())["sources"]["capybara"]
+    assert build["dropped"] == {"malformed row": 1, "equal scores": 1}
+    assert build["examples"]["malformed row"] == [f"{path}:row 0 (<row>: unexpected KeyError: 'rating')"]
+    assert "unusable rows (empty or malformed): 1 of 3 rows (malformed row 1)" in stats["sources"]["capybara"]["notes"]
+
+
+def test_relative_recipe_paths_resolve_against_the_recipe_folder(tmp_path, monkeypatch):
+    recipe_dir = tmp_path / "recipes"
+    (recipe_dir / "data").mkdir(parents=True)
+    (recipe_dir / "data" / "cb.jsonl").write_text((FIXTURES / "capybara.jsonl").read_text())
+    recipe = recipe_dir / "mix.yaml"
+    recipe.write_text(yaml.safe_dump({"name": "t", "sources": [{"name": "capybara", "path": "data/cb.jsonl"}]}))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    cfg = load_config(Path("..") / "recipes" / "mix.yaml")
+    assert cfg.sources[0].path == str(recipe_dir / "data" / "cb.jsonl")
+    assert build_mixture(cfg, elsewhere / "out")["total"]["pairs"] == 2
+    # a path typed on the command line is the user's, relative to where they are
+    typed = load_config(recipe, {"sources.capybara.path": "local/cb.jsonl"})
+    assert typed.sources[0].path == "local/cb.jsonl"

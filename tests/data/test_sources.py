@@ -211,7 +211,9 @@ def test_pku_reads_the_first_release_schema_and_needs_the_safety_flags(tmp_path)
     pairs, report = convert("pku-saferlhf", FIXTURES / "pku_saferlhf_30k.jsonl")
     assert len(pairs) == 3 and report.total_dropped == 0
     f = tmp_path / "no_flags.jsonl"
-    f.write_text('{"prompt": "q", "response_0": "a", "response_1": "b", "better_response_id": 0, "safer_response_id": 1}\n')
+    f.write_text(
+        '{"prompt": "q", "response_0": "a", "response_1": "b", "better_response_id": 0, "safer_response_id": 1}\n'
+    )
     with pytest.raises(DataError, match=r"missing column\(s\) \['is_response_0_safe', 'is_response_1_safe'\]"):
         convert("pku-saferlhf", f)
     assert [p["chosen"] for p in convert("pku-saferlhf", f, {"preference": "safer"})[0]] == ["b"]
@@ -381,8 +383,6 @@ def test_reader_counts_an_unexpected_error_as_malformed(tmp_path):
     )
     pairs, report = read_pairs(str(f))
     assert len(pairs) == 1 and report.dropped == {DropReason.MALFORMED: 1}
-    assert report.examples[DropReason.MALFORMED] == [
-        f"{f}:1 (<row>: unexpected TypeError: unhashable type: 'list')"
-    ]
+    assert report.examples[DropReason.MALFORMED] == [f"{f}:1 (<row>: unexpected TypeError: unhashable type: 'list')"]
     with pytest.raises(DataError, match=r"sharegpt.jsonl:1: malformed row in field '<row>: unexpected TypeError"):
         read_pairs(str(f), on_invalid="error")

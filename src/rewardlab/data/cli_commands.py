@@ -59,16 +59,18 @@ def stats_command(dataset_dir: str | Path, tokenizer: Any | None = None) -> int:
         return 2
     build_file = folder / "build.json"
     name, specs, raw_rows, tok_name, cache_root, num_proc = folder.name, [], {}, None, None, 1
+    reports: dict[str, dict[str, Any]] = {}
     if build_file.exists():
         build = json.loads(build_file.read_text(encoding="utf-8"))
         cfg = DataBuildConfig(**build["config"])
         name, specs, tok_name, cache_root, num_proc = cfg.name, cfg.sources, cfg.tokenizer, cfg.cache_dir, cfg.num_proc
         raw_rows = {k: v.get("raw_rows") for k, v in build["sources"].items()}
+        reports = build["sources"]
     if tokenizer is None and tok_name:
         tokenizer = load_tokenizer(tok_name)
     elif tokenizer is not None and not tok_name:
         tok_name = getattr(tokenizer, "name_or_path", None) or type(tokenizer).__name__
     cache = Path(cache_root) / "token_cache" if cache_root else folder / "token_cache"
-    stats = mixture_stats(ds, name, specs, raw_rows, tokenizer, tok_name, cache, num_proc)
+    stats = mixture_stats(ds, name, specs, raw_rows, tokenizer, tok_name, cache, num_proc, reports)
     print(stats_markdown(stats))
     return 0

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import yaml
 
 from rewardlab.data.schema import DataError, DropReport
 from rewardlab.data.sources import ConvertContext, get_source
-from rewardlab.data.sources.streaming import Reason, add_bulk_drops, load_source_dataset
+from rewardlab.data.sources.streaming import UNUSABLE, Reason, add_bulk_drops, load_source_dataset
 from rewardlab.data.stats import (
     PUBLISHED,
     PUBLISHED_TOTALS,
@@ -47,10 +48,16 @@ class SourceSpec:
     hub_id: str | None = _field(None, "Hub dataset id to read instead of the registered one.")
     split: str | None = _field(None, "Split to read (default: the registered one, 'train').")
     data_dir: str | None = _field(None, "Hub data_dir (hh-rlhf subsets); default: the registered one.")
+    revision: str | None = _field(
+        None,
+        "Hub revision (branch, tag or commit) passed to load_dataset, e.g. 'v0' for the recipe-era "
+        "PKU-SafeRLHF; default: the registered one (the repository's main branch).",
+    )
     path: str | None = _field(
         None,
         "Local copy: a data file, a save_to_disk folder, or a folder laid out like the "
-        "hub repo (read with the same data_dir/split). Wins over hub_id.",
+        "hub repo (read with the same data_dir/split). Wins over hub_id. A relative path in a recipe file is "
+        "relative to that file's folder; one given on the command line, to the current directory.",
     )
     options: dict[str, Any] = dataclasses.field(
         default_factory=dict,
@@ -157,8 +164,22 @@ def apply_overrides(raw: dict[str, Any], overrides: dict[str, Any]) -> dict[str,
     return raw
 
 
+def resolve_source_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
+    """Relative source `path` values of a recipe file, made relative to the recipe's `folder` (not the cwd):
+    a recipe that ships next to its data builds the same from wherever it is run."""
+    for source in raw.get("sources") or []:
+        if isinstance(source, dict) and isinstance(source.get("path"), str):
+            p = Path(source["path"]).expanduser()
+            source["path"] = str(p if p.is_absolute() else (folder / p).resolve())
+    return raw
+
+
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DataBuildConfig:
-    """Read a recipe YAML (keys = `DataBuildConfig` fields), apply overrides, validate."""
+    """Read a recipe YAML (keys = `DataBuildConfig` fields), apply overrides, validate.
+
+    Relative source paths written in the file resolve against the file's folder; paths in `overrides` (typed
+    on a command line) are left as given, relative to the current directory.
+    """
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -168,7 +189,7 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Da
         raise DataError(f"{path}: invalid YAML: {e}") from e
     if not isinstance(raw, dict):
         raise DataError(f"{path}: expected a mapping of DataBuildConfig fields")
-    raw = apply_overrides(raw, overrides or {})
+    raw = apply_overrides(resolve_source_paths(raw, path.resolve().parent), overrides or {})
     fields = {f.name for f in dataclasses.fields(DataBuildConfig)}
     unknown = sorted(set(raw) - fields)
     if unknown:
@@ -205,6 +226,17 @@ class SourceResult:
     raw_rows: int
     report: DropReport
     seconds: float
+    label: str = ""
+    shortfall: str | None = None  # set when the source could not give the `max_pairs` it was asked for
+
+
+def shortfall_message(name: str, requested: int, got: int, raw_rows: int | None, where: str) -> str:
+    """The loud line of a source that cannot reach its requested size (e.g. v4's 150K on today's PKU main)."""
+    rows = f"{raw_rows:,} rows" if raw_rows is not None else "its rows"
+    return (
+        f"SHORT: source {name!r} was asked for {requested:,} pairs (max_pairs) but {rows} of {where} gave only "
+        f"{got:,} ({got - requested:,}); check its revision/split or lower max_pairs"
+    )
 
 
 def convert_source(spec: SourceSpec, cfg: DataBuildConfig) -> SourceResult:
@@ -214,15 +246,48 @@ def convert_source(spec: SourceSpec, cfg: DataBuildConfig) -> SourceResult:
     hub_id = spec.hub_id or info.hub_id
     split = spec.split or info.split
     data_dir = spec.data_dir or info.data_dir
-    ds = load_source_dataset(hub_id, split, data_dir, spec.path, cfg.cache_dir)
-    label = spec.path or f"{hub_id}[{split}]" + (f"/{data_dir}" if data_dir else "")
+    revision = spec.revision or info.revision
+    ds = load_source_dataset(hub_id, split, data_dir, spec.path, cfg.cache_dir, revision if not spec.path else None)
+    at = f"@{revision}" if revision else ""
+    label = spec.path or f"{hub_id}{at}[{split}]" + (f"/{data_dir}" if data_dir else "")
     ctx = ConvertContext(source=spec.name, seed=cfg.seed, num_proc=cfg.num_proc, label=label)
     pairs, report = info.convert(ds, info.resolve_options(spec.options), ctx)
+    shortfall = None
     if spec.max_pairs is not None and len(pairs) > spec.max_pairs:
         add_bulk_drops(report, Reason.SUBSAMPLED, len(pairs) - spec.max_pairs, f"{label}: max_pairs={spec.max_pairs}")
         report.kept = spec.max_pairs
         pairs = subsample(pairs, spec.max_pairs, cfg.seed, spec.name)
-    return SourceResult(pairs, len(ds), report, time.perf_counter() - start)
+    elif spec.max_pairs is not None and len(pairs) < spec.max_pairs:
+        shortfall = shortfall_message(spec.name, spec.max_pairs, len(pairs), len(ds), label)
+        print(f"warning: {shortfall}", file=sys.stderr)
+    return SourceResult(pairs, len(ds), report, time.perf_counter() - start, label, shortfall)
+
+
+def source_notes(
+    spec: SourceSpec | None, pairs: int, raw_rows: int | None, report: dict[str, Any] | None
+) -> list[str]:
+    """Why a source's count is what it is, beyond the published comparison: the selection rule in words, rows
+    that could not be used (empty or malformed turns, odd values) apart from rows the selection rules dropped,
+    and a requested size (`max_pairs`) the source could not reach."""
+    notes = []
+    if spec is None:
+        return notes
+    info = get_source(spec.name)
+    if info.describe is not None:
+        notes.append(info.describe(info.resolve_options(spec.options)))
+    if spec.revision:
+        notes.append(f"hub revision {spec.revision}")
+    dropped = (report or {}).get("dropped") or {}
+    for label, keep in (("unusable rows (empty or malformed)", True), ("selection rules dropped", False)):
+        part = {r: n for r, n in dropped.items() if (r in UNUSABLE) == keep and n}
+        if part:
+            total = sum(part.values())
+            of = f" of {raw_rows:,} rows" if raw_rows else ""
+            detail = ", ".join(f"{r} {n:,}" for r, n in sorted(part.items(), key=lambda kv: (-kv[1], kv[0])))
+            notes.append(f"{label}: {total:,}{of} ({detail})")
+    if spec.max_pairs is not None and pairs < spec.max_pairs:
+        notes.append(f"**SHORT: requested {spec.max_pairs:,} pairs (max_pairs), got {pairs:,}**")
+    return notes
 
 
 def mixture_stats(
@@ -234,14 +299,17 @@ def mixture_stats(
     tokenizer_name: str | None,
     cache_dir: Path,
     num_proc: int = 1,
+    reports: dict[str, dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """Statistics per source (recipe order, then any other `source` tag found) compared with the published
-    figures; token lengths when a tokenizer is given, pair counts otherwise."""
+    figures; token lengths when a tokenizer is given, pair counts otherwise. `reports` (a source's
+    `DropReport.to_dict()`) add the drop causes to each source's `notes`; `warnings` lists the sources that
+    could not reach their requested `max_pairs`."""
     rows = length_stats(tokenize_pairs(ds, tokenizer, num_proc, cache_dir)) if tokenizer else count_by_source(ds)
     empty = {"pairs": 0, "avg_chosen": None, "avg_rejected": None, "max_len": None}
     by_name = {spec.name: spec for spec in specs}
     order = [*by_name, *(k for k in rows if k != "total" and k not in by_name)]
-    sources = {}
+    sources, warnings = {}, []
     for src in order:
         row = dict(rows.get(src, empty))
         row["raw_rows"] = raw_rows.get(src)
@@ -249,8 +317,13 @@ def mixture_stats(
         row["published"] = (
             None
             if spec is None
-            else compare_with_published(row["pairs"], spec.published, raw_rows.get(src), get_source(src).hub_rows)
+            else compare_with_published(row["pairs"], spec.published, raw_rows.get(src), _hub_rows(spec))
         )
+        row["notes"] = source_notes(spec, row["pairs"], raw_rows.get(src), (reports or {}).get(src))
+        if spec is not None and spec.max_pairs is not None and row["pairs"] < spec.max_pairs:
+            warnings.append(shortfall_message(src, spec.max_pairs, row["pairs"], raw_rows.get(src), _where(spec)))
+            if row["published"] is not None:
+                row["published"]["status"] = "SHORT"
         sources[src] = row
     return {
         "name": name,
@@ -258,7 +331,22 @@ def mixture_stats(
         "sources": sources,
         "total": rows["total"],
         "published_total": PUBLISHED_TOTALS.get(name),
+        "warnings": warnings,
     }
+
+
+def _hub_rows(spec: SourceSpec) -> int | None:
+    # The registered row count describes the registered hub split at the registered revision only.
+    info = get_source(spec.name)
+    same = (spec.split or info.split) == info.split and (spec.revision or info.revision) == info.revision
+    same = same and (spec.hub_id or info.hub_id) == info.hub_id and (spec.data_dir or info.data_dir) == info.data_dir
+    return info.hub_rows if same else None
+
+
+def _where(spec: SourceSpec) -> str:
+    info = get_source(spec.name)
+    revision = spec.revision or info.revision
+    return spec.path or f"{spec.hub_id or info.hub_id}{'@' + revision if revision else ''}[{spec.split or info.split}]"
 
 
 def write_stats(folder: Path, stats: dict[str, Any]) -> None:
@@ -286,18 +374,28 @@ def build_mixture(cfg: DataBuildConfig, out_dir: str | Path, tokenizer: Any | No
         saved = datasets.load_from_disk(str(tmp))  # memory-mapped: stats stream from the written files
         cache = Path(cfg.cache_dir) / "token_cache" if cfg.cache_dir else tmp / "token_cache"
         raw_rows = {k: r.raw_rows for k, r in results.items()}
+        reports = {k: r.report.to_dict() for k, r in results.items()}
         tok_name = cfg.tokenizer or (
             getattr(tokenizer, "name_or_path", None) or type(tokenizer).__name__ if tokenizer is not None else None
         )
-        stats = mixture_stats(saved, cfg.name, cfg.sources, raw_rows, tokenizer, tok_name, cache, cfg.num_proc)
+        stats = mixture_stats(
+            saved, cfg.name, cfg.sources, raw_rows, tokenizer, tok_name, cache, cfg.num_proc, reports
+        )
         write_stats(tmp, stats)
         build = {
             "config": cfg.to_dict(),
             "sources": {
-                k: {"raw_rows": r.raw_rows, "seconds": round(r.seconds, 2), **r.report.to_dict()}
+                k: {
+                    "raw_rows": r.raw_rows,
+                    "read_from": r.label,
+                    "seconds": round(r.seconds, 2),
+                    **r.report.to_dict(),
+                    **({"shortfall": r.shortfall} if r.shortfall else {}),
+                }
                 for k, r in results.items()
             },
             "pairs": len(saved),
+            "warnings": stats["warnings"],
         }
         atomic_write_json(tmp / "build.json", build)
         del saved

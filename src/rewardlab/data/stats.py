@@ -97,7 +97,8 @@ PUBLISHED: dict[str, PublishedRow] = {
         None,
         None,
         None,
-        "'30K samples' is a round figure; the hub revision used is not published",
+        "'30K samples' counts train + test together (26.9K + 3.0K rows on the hub); only the train split "
+        "is read, so at most ~26.9K pairs",
     ),
     "pku-saferlhf-150k": PublishedRow(
         "PKU-Alignment/PKU-SafeRLHF (subset)",
@@ -105,7 +106,8 @@ PUBLISHED: dict[str, PublishedRow] = {
         None,
         None,
         None,
-        "'subset 150K samples'; the subset draw is not published",
+        "'subset 150K samples' of the recipe-era release (hub revision v0, ~297K train rows); the June 2024 "
+        "release on main has ~73.9K train rows, too few; the subset draw is not published",
     ),
 }
 
@@ -293,10 +295,11 @@ def stats_markdown(stats: dict[str, Any]) -> str:
     ]
     for name, row in stats["sources"].items():
         cmp = row.get("published") or {}
+        cause = "; ".join(c for c in (cmp.get("cause"), *row.get("notes", ())) if c)
         lines.append(
             f"| {name} | {_fmt(row['pairs'])} | ({_fmt(row['avg_chosen'])}, {_fmt(row['avg_rejected'])}) | "
             f"{_fmt(row['max_len'])} | {_fmt(cmp.get('published_pairs'))} | {_fmt(cmp.get('difference'))} | "
-            f"{cmp.get('status', '')} | {cmp.get('cause', '')} |"
+            f"{cmp.get('status', '')} | {cause} |"
         )
     t = stats["total"]
     pub = stats.get("published_total")
@@ -305,4 +308,6 @@ def stats_markdown(stats: dict[str, Any]) -> str:
         f"| **total** | {_fmt(t['pairs'])} | ({_fmt(t['avg_chosen'])}, {_fmt(t['avg_rejected'])}) | "
         f"{_fmt(t['max_len'])} | {_fmt(pub)} | {diff} | | |"
     )
+    if stats.get("warnings"):
+        lines += ["", "**Warnings**", "", *(f"- **{w}**" for w in stats["warnings"])]
     return "\n".join(lines) + "\n"
