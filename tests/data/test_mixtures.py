@@ -342,3 +342,11 @@ def test_relative_recipe_paths_resolve_against_the_recipe_folder(tmp_path, monke
     # a path typed on the command line is the user's, relative to where they are
     typed = load_config(recipe, {"sources.capybara.path": "local/cb.jsonl"})
     assert typed.sources[0].path == "local/cb.jsonl"
+
+
+def test_a_local_copy_is_not_vouched_for_by_the_revision(tmp_path):
+    v4 = load_config(REPO / "recipes" / "data" / "v4.yaml", {"sources.pku-saferlhf.path": str(tmp_path / "pku.jsonl")})
+    (tmp_path / "pku.jsonl").write_text((FIXTURES / "pku_saferlhf.jsonl").read_text())
+    spec = dataclasses.asdict(v4.sources[-1])
+    row = build_mixture(DataBuildConfig(name="v4", sources=[spec]), tmp_path / "out")["sources"]["pku-saferlhf"]
+    assert "local copy (revision v0 not checked)" in row["notes"] and "hub revision v0" not in row["notes"]

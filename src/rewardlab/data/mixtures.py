@@ -32,7 +32,7 @@ from rewardlab.data.stats import (
     stats_markdown,
     tokenize_pairs,
 )
-from rewardlab.io_utils import AtomicDirectory, atomic_write_json, atomic_write_text
+from rewardlab.io_utils import AtomicDirectory, atomic_write_json, atomic_write_text, check_output_path
 
 
 def _field(default: Any = dataclasses.MISSING, help: str = "", **kw: Any) -> Any:
@@ -276,7 +276,10 @@ def source_notes(
     if info.describe is not None:
         notes.append(info.describe(info.resolve_options(spec.options)))
     if spec.revision:
-        notes.append(f"hub revision {spec.revision}")
+        # a local copy is read as it is: say so rather than let the revision vouch for it
+        notes.append(
+            f"local copy (revision {spec.revision} not checked)" if spec.path else f"hub revision {spec.revision}"
+        )
     dropped = (report or {}).get("dropped") or {}
     for label, keep in (("unusable rows (empty or malformed)", True), ("selection rules dropped", False)):
         part = {r: n for r, n in dropped.items() if (r in UNUSABLE) == keep and n}
@@ -354,12 +357,18 @@ def write_stats(folder: Path, stats: dict[str, Any]) -> None:
     atomic_write_text(folder / "stats.md", stats_markdown(stats))
 
 
-def build_mixture(cfg: DataBuildConfig, out_dir: str | Path, tokenizer: Any | None = None) -> dict[str, Any]:
+def build_mixture(cfg: DataBuildConfig, out_dir: str | Path, tokenizer: Any | None = None,
+                  overwrite: bool = False) -> dict[str, Any]:
     """Build `cfg` into `out_dir` (replaced atomically); returns the statistics.
+
+    `out_dir` is checked before any source is read: a folder rewardlab wrote is replaced whole; an existing file
+    (the recipe itself), a folder holding a source or the token cache, and a non-empty folder rewardlab did not
+    write (unless `overwrite`) are refused.
 
     `tokenizer` (an object) wins over `cfg.tokenizer` (a name loaded here); tests pass a tiny local one.
     """
-    out_dir = Path(out_dir)
+    inputs = [spec.path for spec in cfg.sources if spec.path] + [cfg.cache_dir]
+    out_dir = check_output_path(out_dir, overwrite=overwrite, inputs=inputs)
     if tokenizer is None and cfg.tokenizer:
         tokenizer = load_tokenizer(cfg.tokenizer)
     results = {spec.name: convert_source(spec, cfg) for spec in cfg.sources}
@@ -369,7 +378,7 @@ def build_mixture(cfg: DataBuildConfig, out_dir: str | Path, tokenizer: Any | No
     mixture = datasets.concatenate_datasets(parts)
     if cfg.shuffle:
         mixture = mixture.shuffle(seed=cfg.seed)
-    with AtomicDirectory(out_dir) as tmp:
+    with AtomicDirectory(out_dir, overwrite=overwrite, command="data build", inputs=inputs) as tmp:
         mixture.save_to_disk(str(tmp))
         saved = datasets.load_from_disk(str(tmp))  # memory-mapped: stats stream from the written files
         cache = Path(cfg.cache_dir) / "token_cache" if cfg.cache_dir else tmp / "token_cache"
