@@ -253,7 +253,7 @@ def test_revision_reaches_load_dataset_and_a_short_source_says_so(tmp_path, monk
     md = (tmp_path / "out" / "stats.md").read_text()
     assert "| pku-saferlhf | 5 | (–, –) | – | 150,000 | -149,995 | SHORT |" in md
     assert "preference: safe_then_better, the default" in md and "hub revision v0" in md
-    assert "selection rules dropped: 1 of 6 rows (safety labels contradict safer_response_id 1)" in md
+    assert "6 rows read; dropped by the selection rules: 1 (safety labels contradict safer_response_id 1)" in md
     assert "**Warnings**" in md and "- **SHORT: source 'pku-saferlhf'" in md
     build = json.loads((tmp_path / "out" / "build.json").read_text())
     assert build["sources"]["pku-saferlhf"]["read_from"] == "PKU-Alignment/PKU-SafeRLHF@v0[train]"
@@ -288,8 +288,9 @@ def test_unusable_rows_are_named_apart_from_selection_drops(tmp_path):
     row = build_mixture(cfg, tmp_path / "out")["sources"]["hh-rlhf-helpful-base"]
     assert row["pairs"] == 1
     assert row["notes"] == [
-        "unusable rows (empty or malformed): 2 of 4 rows (bad roles 1, empty response 1)",
-        "selection rules dropped: 1 of 4 rows (identical responses 1)",
+        "4 rows read",
+        "unusable (empty or malformed): 2 (bad roles 1, empty response 1)",
+        "dropped by the selection rules: 1 (identical responses 1)",
     ]
 
 
@@ -301,7 +302,7 @@ def test_real_hh_rlhf_rows_dropped_for_bad_turns_are_a_stats_cause(tmp_path):
     # 11 of the 2,000 real rows (0.55%): 5 whose transcripts differ before the last turn, 4 with an empty
     # response, 2 with turns out of order; the recipe counts only chosen == rejected (none here)
     assert (
-        "unusable rows (empty or malformed): 11 of 2,000 rows (contexts differ 5, empty response 4, bad roles 2)" in md
+        "2,000 rows read; unusable (empty or malformed): 11 (contexts differ 5, empty response 4, bad roles 2)" in md
     )
 
 
@@ -324,7 +325,7 @@ def test_a_row_that_raises_does_not_end_the_build(tmp_path, monkeypatch):
     build = json.loads((tmp_path / "out" / "build.json").read_text())["sources"]["capybara"]
     assert build["dropped"] == {"malformed row": 1, "equal scores": 1}
     assert build["examples"]["malformed row"] == [f"{path}:row 0 (<row>: unexpected KeyError: 'rating')"]
-    assert "unusable rows (empty or malformed): 1 of 3 rows (malformed row 1)" in stats["sources"]["capybara"]["notes"]
+    assert "unusable (empty or malformed): 1 (malformed row 1)" in stats["sources"]["capybara"]["notes"]
 
 
 def test_relative_recipe_paths_resolve_against_the_recipe_folder(tmp_path, monkeypatch):

@@ -280,14 +280,16 @@ def source_notes(
         notes.append(
             f"local copy (revision {spec.revision} not checked)" if spec.path else f"hub revision {spec.revision}"
         )
-    dropped = (report or {}).get("dropped") or {}
-    for label, keep in (("unusable rows (empty or malformed)", True), ("selection rules dropped", False)):
-        part = {r: n for r, n in dropped.items() if (r in UNUSABLE) == keep and n}
+    # Counts are of rows for one-pair-per-row sources and of candidate pairs for multi-pair ones (UltraFeedback,
+    # HelpSteer), so they are given beside the rows read rather than as a share of them.
+    dropped = {r: n for r, n in ((report or {}).get("dropped") or {}).items() if n}
+    if dropped and raw_rows:
+        notes.append(f"{raw_rows:,} rows read")
+    for label, keep in (("unusable (empty or malformed)", True), ("dropped by the selection rules", False)):
+        part = {r: n for r, n in dropped.items() if (r in UNUSABLE) == keep}
         if part:
-            total = sum(part.values())
-            of = f" of {raw_rows:,} rows" if raw_rows else ""
             detail = ", ".join(f"{r} {n:,}" for r, n in sorted(part.items(), key=lambda kv: (-kv[1], kv[0])))
-            notes.append(f"{label}: {total:,}{of} ({detail})")
+            notes.append(f"{label}: {sum(part.values()):,} ({detail})")
     if spec.max_pairs is not None and pairs < spec.max_pairs:
         notes.append(f"**SHORT: requested {spec.max_pairs:,} pairs (max_pairs), got {pairs:,}**")
     return notes
@@ -357,8 +359,9 @@ def write_stats(folder: Path, stats: dict[str, Any]) -> None:
     atomic_write_text(folder / "stats.md", stats_markdown(stats))
 
 
-def build_mixture(cfg: DataBuildConfig, out_dir: str | Path, tokenizer: Any | None = None,
-                  overwrite: bool = False) -> dict[str, Any]:
+def build_mixture(
+    cfg: DataBuildConfig, out_dir: str | Path, tokenizer: Any | None = None, overwrite: bool = False
+) -> dict[str, Any]:
     """Build `cfg` into `out_dir` (replaced atomically); returns the statistics.
 
     `out_dir` is checked before any source is read: a folder rewardlab wrote is replaced whole; an existing file
