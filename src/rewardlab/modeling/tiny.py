@@ -36,6 +36,33 @@ def build_byte_tokenizer() -> Any:
     return tokenizer
 
 
+def build_template_tokenizer(chat_template: str, bos_token: str | None, eos_token: str, pad_token: str | None = None,
+                             special_tokens: tuple[str, ...] | list[str] = (), add_bos_token: bool = True) -> Any:
+    """A byte-level tokenizer carrying another model's chat template and special tokens (each one token), for
+    testing a real template offline: the tokens the template writes are single ids as in the real vocabulary,
+    and the tokenizer adds `bos_token` itself when `add_bos_token`, as Llama/Mistral/Gemma tokenizers do."""
+    from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"<unk>": 0}
+    for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        vocab[ch] = len(vocab)
+    tk = Tokenizer(models.BPE(vocab=vocab, merges=[], unk_token="<unk>"))
+    tk.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False)
+    tk.decoder = decoders.ByteLevel()
+    named = [t for t in dict.fromkeys([bos_token, eos_token, pad_token, *special_tokens]) if t]
+    tk.add_special_tokens([AddedToken(t, special=True, normalized=False) for t in named])
+    if add_bos_token and bos_token:
+        bos_id = tk.token_to_id(bos_token)
+        tk.post_processor = processors.TemplateProcessing(
+            single=f"{bos_token} $A", pair=f"{bos_token} $A {bos_token} $B", special_tokens=[(bos_token, bos_id)])
+    extra = [t for t in special_tokens if t not in (bos_token, eos_token, pad_token)]
+    tokenizer = PreTrainedTokenizerFast(tokenizer_object=tk, bos_token=bos_token, eos_token=eos_token,
+                                        pad_token=pad_token, unk_token="<unk>", extra_special_tokens=extra)
+    tokenizer.chat_template = chat_template
+    return tokenizer
+
+
 def build_tiny_model_dir(path: str | Path, hidden_size: int = 32, num_layers: int = 2, seed: int = 0,
                          architecture: str = "llama", rope_theta: float = 10000.0) -> Path:
     """Write a tiny causal LM + tokenizer folder (safetensors) to `path` and return it.

@@ -15,6 +15,7 @@ class TokenizedPairs:
     rejected: list[list[int]]
     margin: list[float | None]
     truncated: int = 0  # conversations (not pairs) cut to max_length
+    system_folded: int = 0  # pairs whose system turns were folded into the first user turn (template refuses them)
 
     def __len__(self) -> int:
         return len(self.chosen)
@@ -47,4 +48,5 @@ def tokenize_pairs(pairs: Sequence[PreferencePair], encoder: ConversationEncoder
         out.rejected.append(r)
         out.margin.append(pair.margin)
         out.truncated += int(c_cut) + int(r_cut)
+        out.system_folded += int(encoder.folds_system(pair.chosen_messages()))
     return out
