@@ -375,14 +375,30 @@ def test_a_row_that_raises_is_a_malformed_row_with_file_and_row(tmp_path):
     ]
 
 
-def test_reader_counts_an_unexpected_error_as_malformed(tmp_path):
+def test_reader_counts_an_unexpected_error_as_malformed(tmp_path, monkeypatch):
+    import rewardlab.data.readers as readers
+
     f = tmp_path / "sharegpt.jsonl"
     f.write_text(
         '{"conversations": [{"from": ["human"], "value": "hi"}], "chosen": "a", "rejected": "b"}\n'
         '{"conversations": [{"from": "human", "value": "hi"}], "chosen": "a", "rejected": "b"}\n'
+        '{"conversations": [{"from": "human", "value": "bug"}], "chosen": "a", "rejected": "b"}\n'
     )
+    real = readers.row_to_pair
+
+    def buggy(row, source=""):  # a parser bug that only one odd row reaches
+        if row["conversations"][0]["value"] == "bug":
+            raise IndexError("list index out of range")
+        return real(row, source)
+
+    monkeypatch.setattr(readers, "row_to_pair", buggy)
     pairs, report = read_pairs(str(f))
-    assert len(pairs) == 1 and report.dropped == {DropReason.MALFORMED: 1}
-    assert report.examples[DropReason.MALFORMED] == [f"{f}:1 (<row>: unexpected TypeError: unhashable type: 'list')"]
-    with pytest.raises(DataError, match=r"sharegpt.jsonl:1: malformed row in field '<row>: unexpected TypeError"):
-        read_pairs(str(f), on_invalid="error")
+    assert len(pairs) == 1
+    # a list where a speaker name belongs is a named rejection (it used to raise TypeError: unhashable type)
+    assert report.dropped == {DropReason.BAD_ROLES: 1, DropReason.MALFORMED: 1}
+    assert report.examples[DropReason.BAD_ROLES] == [f"{f}:1 (conversations[0].from)"]
+    assert report.examples[DropReason.MALFORMED] == [f"{f}:3 (<row>: unexpected IndexError: list index out of range)"]
+    only_bug = tmp_path / "bug.jsonl"
+    only_bug.write_text(f.read_text().splitlines()[2] + "\n")
+    with pytest.raises(DataError, match=r"bug.jsonl:1: malformed row in field '<row>: unexpected IndexError"):
+        read_pairs(str(only_bug), on_invalid="error")

@@ -152,8 +152,11 @@ def normalize_messages(messages: Any, field: str) -> list[dict[str, str]]:
         if "role" in m:
             role, content = m.get("role"), m.get("content")
         elif "from" in m:
+            speaker = m.get("from")
+            if not isinstance(speaker, str):  # a list or dict here would be an unhashable lookup key
+                raise RowRejected(DropReason.BAD_ROLES, f"{field}[{i}].from", f"expected a string, got {speaker!r}")
             role = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant"}.get(
-                m.get("from"), m.get("from")
+                speaker, speaker
             )
             content = m.get("value")
         else:
