@@ -284,3 +284,33 @@ def test_prefix_tree_rows_equal_padded_sequences(name):
     padded = RewardScorer(plain, tok, max_length=1024, batch_size=16).rank_responses(groups)
     for r, p in zip(by_rows, padded):
         assert r == pytest.approx(p, abs=1e-5)
+
+
+# ------------------------------------------------------------------------------------------ training report
+def test_training_with_a_template_that_refuses_system_turns_reports_the_folded_pairs(tmp_path):
+    """`rewardlab train` on pairs with system prompts and Gemma's template: no abort; the folded pairs are in
+    the training summary and the model card."""
+    from transformers import AutoTokenizer
+
+    from rewardlab.config import TrainConfig
+    from rewardlab.data.readers import write_pairs_jsonl
+    from rewardlab.data.schema import PreferencePair
+    from rewardlab.modeling.tiny import build_tiny_model_dir
+    from rewardlab.training.trainer import train
+    from tests.conftest import synthetic_pairs
+
+    model_dir = build_tiny_model_dir(tmp_path / "tiny")
+    tok = AutoTokenizer.from_pretrained(model_dir)
+    tok.chat_template = fixture("gemma-it")["chat_template"]
+    tok.save_pretrained(model_dir)
+    pairs = synthetic_pairs(16)
+    pairs = [PreferencePair(({"role": "system", "content": "Be kind."}, *p.context), p.chosen, p.rejected,
+                            source=p.source) if i % 4 else p for i, p in enumerate(pairs)]
+    write_pairs_jsonl(pairs, tmp_path / "pairs.jsonl")
+    cfg = TrainConfig(model=str(model_dir), data=str(tmp_path / "pairs.jsonl"), output_dir=str(tmp_path / "out"),
+                      max_length=128, batch_size=4, micro_batch_size=4, max_steps=1, eval_fraction=0.25,
+                      precision="fp32", gradient_checkpointing=False, warmup_ratio=0.0, seed=1, report_to="none")
+    result = train(cfg, quiet=True)
+    assert result.summary["system_folded_pairs"] == 12  # 3 in every 4 pairs, train and held-out together
+    card = (result.output_dir / "README.md").read_text()
+    assert "system prompt was folded into the first user turn (the chat template renders no system turn): 12" in card

@@ -25,6 +25,7 @@ score-head output at its last token, after the tokenizer's chat template.
 - training pairs: {num_train} ({data}); held-out pairs: {num_eval} ({eval_data})
 - rows dropped while reading: {dropped}
 - conversations truncated from the left to {max_length} tokens: {truncated}
+- pairs whose system prompt was folded into the first user turn (the chat template renders no system turn): {folded}
 
 ## Hyperparameters
 | setting | value |
@@ -104,6 +105,7 @@ def render_model_card(config: dict[str, Any], summary: dict[str, Any], path: str
         dropped=summary.get("dropped_rows", {}) or "none",
         max_length=config["max_length"],
         truncated=summary.get("truncated_conversations", 0),
+        folded=summary.get("system_folded_pairs", 0),
         hparams="\n".join(f"| {k} | {config.get(k)} |" for k in HPARAMS),
         accuracy_rows="\n".join(rows) or "| (no held-out pairs) | | | |",
         path=path,

@@ -327,8 +327,12 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     train_data = tokenize_pairs(train_pairs, encoder, "tokenizing train", show_progress=is_main and not quiet)
     eval_data = tokenize_pairs(eval_pairs, encoder, "tokenizing held-out", show_progress=is_main and not quiet)
     truncated = train_data.truncated + eval_data.truncated
+    system_folded = train_data.system_folded + eval_data.system_folded
     log(f"{len(train_data)} training pairs, {len(eval_data)} held-out pairs; "
         f"{truncated} conversations truncated from the left to {cfg.max_length} tokens")
+    if system_folded:
+        log(f"{system_folded} pairs had their system prompt folded into the first user turn (the chat template "
+            "does not render system turns)")
     lengths = train_data.pair_lengths()
 
     steps = total_steps(len(train_data), cfg.batch_size, cfg.num_epochs, cfg.max_steps)
@@ -350,6 +354,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
 
     summary: dict[str, Any] = {"num_train_pairs": len(train_data), "num_eval_pairs": len(eval_data),
                                "dropped_rows": dict(report.dropped), "truncated_conversations": truncated,
+                               "system_folded_pairs": system_folded,
                                "total_steps": steps, "world_size": world,
                                "mixed_precision": accelerator.mixed_precision, "lean_activations": lean_counts}
     train_log: list[dict[str, Any]] = []
