@@ -117,7 +117,7 @@ def cmd_score(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_data_build(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.data.cli_commands import build_command
 
-    return build_command(args.recipe, args.out, parse_overrides(extra))
+    return build_command(args.recipe, args.out, parse_overrides(extra), overwrite=args.overwrite)
 
 
 def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
@@ -137,13 +137,14 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
                         batch_size=args.batch_size, max_length=args.max_length, tie_policy=args.ties,
                         weights=args.weights,
                         bootstrap_samples=args.bootstrap, split=args.split, limit=args.limit, device=args.device,
-                        trust_remote_code=args.trust_remote_code, update_card=args.update_card)
+                        trust_remote_code=args.trust_remote_code, update_card=args.update_card,
+                        overwrite=args.overwrite)
 
 
 def cmd_merge(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.modeling.lora import merge_adapter
 
-    out = merge_adapter(args.adapter, args.out)
+    out = merge_adapter(args.adapter, args.out, overwrite=args.overwrite)
     print(f"merged {args.adapter} -> {out} (a full AutoModelForSequenceClassification folder)")
     return 0
 
@@ -215,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default=None)
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--update-card", action="store_true", help="write the results into the model's README.md")
+    p.add_argument("--overwrite", action="store_true", help="replace an output folder holding files rewardlab did not write (one it wrote is replaced anyway)")
     p.set_defaults(func=cmd_eval)
 
     from rewardlab.serving.config import ServeConfig
@@ -253,6 +255,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("merge", help="merge a LoRA reward model (adapter folder) into a full model folder")
     p.add_argument("adapter", help="folder written by training with --lora_r")
     p.add_argument("--out", required=True, help="output folder for the merged model")
+    p.add_argument("--overwrite", action="store_true", help="replace an output folder holding files rewardlab did not write (one it wrote is replaced anyway)")
     p.set_defaults(func=cmd_merge)
 
     data = sub.add_parser("data", help="build preference mixtures and their statistics tables")
@@ -260,6 +263,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = dsub.add_parser("build", help="build a mixture recipe (e.g. recipes/data/v2.yaml) into an Arrow dataset")
     p.add_argument("recipe")
     p.add_argument("--out", required=True, help="output folder")
+    p.add_argument("--overwrite", action="store_true", help="replace an output folder holding files rewardlab did not write (one it wrote is replaced anyway)")
     p.set_defaults(func=cmd_data_build)
     p = dsub.add_parser("stats", help="print the statistics table of a built mixture")
     p.add_argument("dataset")

@@ -71,7 +71,13 @@ class TrainConfig:
     eval_steps: int | None = field(None, "Evaluate on the held-out pairs every this many steps (None: at the end only).")
     save_steps: int | None = field(None, "Write a resumable checkpoint every this many steps (None: no checkpoints).")
     save_total_limit: int = field(2, "Keep at most this many checkpoints.")
-    resume: bool = field(False, "Continue from the latest complete checkpoint in output_dir.")
+    resume: bool = field(False, "Continue from the latest intact checkpoint in output_dir (refused when it "
+                                "belongs to a run with other data, model or optimisation settings).")
+    resume_allow_changes: bool = field(False, "With resume: continue a checkpoint even though the data, model or "
+                                              "optimisation settings differ from its run (listed in the log).")
+    overwrite: bool = field(False, "Replace an output_dir that holds files rewardlab did not write, or delete the "
+                                   "checkpoints of an earlier run there (never needed for a folder rewardlab "
+                                   "wrote, which a new run replaces whole).")
     eval_before_training: bool = field(True, "Also measure held-out accuracy of the untrained model.")
     eval_batch_size: int = field(8, "Conversations per forward pass when evaluating.")
     lora_r: int = field(0, "LoRA rank (peft); 0 trains all weights. The score head is always trained and saved.")

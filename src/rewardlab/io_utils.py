@@ -38,6 +38,28 @@ def disk_full(message: str) -> OSError:
     return err
 
 
+def is_disk_full(exc: BaseException, where: str | Path | None = None) -> bool:
+    """Whether `exc` (or an exception it chains) reports a full disk. safetensors (Rust) and torch.save do not
+    raise OSError/ENOSPC but their own errors (torch only "file write failed"), so the message is read too and,
+    given `where`, the free space there is looked at before the partial output is removed."""
+    seen = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen:
+        seen.add(id(e))
+        if isinstance(e, OSError) and e.errno in (errno.ENOSPC, errno.EDQUOT):
+            return True
+        text = str(e)
+        if "No space left on device" in text or "os error 28" in text or "Disk quota exceeded" in text:
+            return True
+        e = e.__cause__ or e.__context__
+    if where is not None:
+        try:
+            return shutil.disk_usage(where).free < 1 << 20
+        except OSError:
+            return False
+    return False
+
+
 def _check_writable(folder: Path) -> None:
     try:
         folder.mkdir(parents=True, exist_ok=True)
@@ -273,8 +295,9 @@ class AtomicDirectory:
 
     def __exit__(self, exc_type, exc, tb) -> None:
         if exc_type is not None:
+            full = isinstance(exc, Exception) and is_disk_full(exc, self.tmp)
             shutil.rmtree(self.tmp, ignore_errors=True)
-            if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            if full:
                 raise disk_full(f"disk full while writing {self.target}: the partial output was removed and "
                                 f"{self.target} is as it was; free some space and run again") from exc
             return

@@ -19,7 +19,11 @@ from rewardlab.data.stats import stats_markdown
 
 
 def build_command(
-    recipe_path: str | Path, out_dir: str | Path, overrides: dict[str, Any] | None = None, tokenizer: Any | None = None
+    recipe_path: str | Path,
+    out_dir: str | Path,
+    overrides: dict[str, Any] | None = None,
+    tokenizer: Any | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Build a mixture recipe into `out_dir`; print the statistics table. Returns the exit code.
 
@@ -28,7 +32,7 @@ def build_command(
     """
     try:
         cfg = load_config(recipe_path, overrides or {})
-        stats = build_mixture(cfg, out_dir, tokenizer=tokenizer)
+        stats = build_mixture(cfg, out_dir, tokenizer=tokenizer, overwrite=overwrite)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -9,6 +9,7 @@ from typing import Any
 
 from rewardlab.data.schema import DataError
 from rewardlab.evaluation.constants import MAX_LENGTH
+from rewardlab.io_utils import AtomicDirectory, OutputRefused, check_output_path
 
 
 def default_out_dir(model: str, benchmark: str) -> Path:
@@ -38,6 +39,7 @@ def eval_command(
     plot: bool = True,
     show_progress: bool = True,
     judge: Any | None = None,
+    overwrite: bool = False,
 ) -> int:
     """Evaluate `model` on `benchmark`, write results.json / results.md / scores.jsonl / report.png (and for
     RewardBench upstream's flat metrics.json) into `out_dir`, optionally update the model folder's README
@@ -46,6 +48,8 @@ def eval_command(
     v1 subset weights ('leaderboard', or 'legacy-2024-09' to reproduce model cards from before 2024-09-10).
 
     `judge` replaces the model (any `RewardJudge`; used by tests and by callers holding a loaded scorer).
+    The results folder is checked before scoring and replaced whole (no stale files from an earlier run); one
+    holding files rewardlab did not write is refused unless `overwrite`.
     """
     from rewardlab.evaluation.constants import UPSTREAM_MODEL_TYPES
     from rewardlab.evaluation.evaluator import evaluate
@@ -61,6 +65,13 @@ def eval_command(
 
     if update_card and not Path(model).is_dir():
         print(f"error: --update-card needs a local model folder, got {model!r}", file=sys.stderr)
+        return 2
+    out = Path(out_dir) if out_dir is not None else default_out_dir(model, benchmark)
+    try:
+        check_output_path(out_dir if out_dir is not None else out, overwrite=overwrite, inputs=(model, data),
+                          what="results folder")
+    except OutputRefused as e:
+        print(f"error: {e}", file=sys.stderr)
         return 2
     try:
         model_type = UPSTREAM_MODEL_TYPES[saved_kind(model)]  # upstream's label, for its flat results file
@@ -93,12 +104,13 @@ def eval_command(
     except (DataError, FileNotFoundError, ValueError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    out = Path(out_dir) if out_dir else default_out_dir(model, benchmark)
-    paths = write_results(result, out, model_type=model_type)
-    if plot:
-        from rewardlab.evaluation.plots import plot_report
+    with AtomicDirectory(out, overwrite=overwrite, command="eval", inputs=(model, data)) as tmp:
+        paths = write_results(result, tmp, model_type=model_type)
+        if plot:
+            from rewardlab.evaluation.plots import plot_report
 
-        paths["report"] = plot_report(result, out / "report.png")
+            paths["report"] = plot_report(result, tmp / "report.png")
+    paths = {kind: out / Path(p).relative_to(tmp) for kind, p in paths.items()}
     table = markdown_table(result)
     truncated = getattr(judge, "truncated", 0)
     if truncated:

@@ -33,9 +33,10 @@ def write_kind_file(folder: str | Path, kind: str, config: dict[str, Any], **ext
 
 def save_kind_folder(out: str | Path, model: Any, tokenizer: Any, kind: str, config: dict[str, Any],
                      training_record: dict[str, Any], extra_tensors: dict[str, Any] | None = None,
-                     **kind_extra: Any) -> Path:
+                     overwrite: bool = False, **kind_extra: Any) -> Path:
     """Write a trained model folder of any kind atomically: weights (safetensors), tokenizer, optional extra
-    tensor files (name -> state dict), the kind record and training_summary.json. Returns the folder."""
+    tensor files (name -> state dict), the kind record and training_summary.json. Returns the folder. A folder
+    rewardlab wrote is replaced whole; one holding other files is refused unless `overwrite` (io_utils)."""
     import json
 
     from safetensors.torch import save_file
@@ -44,7 +45,7 @@ def save_kind_folder(out: str | Path, model: Any, tokenizer: Any, kind: str, con
     from rewardlab.modeling.saving import make_readable, save_model_folder
 
     out = Path(out)
-    with AtomicDirectory(out) as tmp:
+    with AtomicDirectory(out, overwrite=overwrite, command=f"train --kind {kind}") as tmp:
         save_model_folder(model, tokenizer, tmp)
         for name, tensors in (extra_tensors or {}).items():
             save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / name))

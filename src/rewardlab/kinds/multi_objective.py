@@ -276,6 +276,8 @@ class MultiObjectiveConfig:
     max_rows: int | None = field(None, "Use at most this many rows of `data` (seeded sample).")
     seed: int = field(42, "Seed for splits and gate initialisation.")
     output_dir: str = field("outputs/multi-objective-model", "Folder for the trained model folder.")
+    overwrite: bool = field(False, "Replace an output_dir holding files rewardlab did not write (a folder "
+                                   "rewardlab wrote is replaced whole without it).")
 
     def __post_init__(self) -> None:
         self.objectives = tuple(self.objectives)
@@ -353,6 +355,7 @@ def train_multi_objective(cfg: MultiObjectiveConfig, quiet: bool = False, device
     """Fit the ridge objectives and the gate on a frozen backbone; writes one HF model folder to cfg.output_dir."""
 
     from rewardlab.config import config_to_dict
+    from rewardlab.io_utils import check_output_path
     from rewardlab.kinds import save_kind_folder
     from rewardlab.kinds.finetune import pick_device
     from rewardlab.kinds.regression import context_key, pairs_from_rows, read_attribute_rows, split_by_prompt
@@ -363,6 +366,8 @@ def train_multi_objective(cfg: MultiObjectiveConfig, quiet: bool = False, device
         if not quiet:
             print(f"[rewardlab multi_objective] {msg}", flush=True)
 
+    # before any work: refuse an output_dir the final save would damage (files rewardlab did not write, an input)
+    check_output_path(cfg.output_dir, overwrite=cfg.overwrite, inputs=(cfg.data, cfg.eval_data, cfg.model))
     set_seed(cfg.seed)
     backbone, tokenizer = load_backbone(cfg.model)
     backbone.to(pick_device(device))
@@ -459,6 +464,6 @@ def train_multi_objective(cfg: MultiObjectiveConfig, quiet: bool = False, device
     out = save_kind_folder(cfg.output_dir, backbone, tokenizer, "multi_objective", config_to_dict(cfg),
                            {"summary": summary, "gate_losses": losses}, extra_tensors={HEAD_FILE: head.state_dict()},
                            objectives=list(cfg.objectives), gate_objectives=list(gated), ridge_alphas=alphas,
-                           decorrelation_slopes=decorrelation)
+                           decorrelation_slopes=decorrelation, overwrite=cfg.overwrite)
     summary["gate_losses"] = losses
     return TrainResult(out, summary, (backbone, head), tokenizer)

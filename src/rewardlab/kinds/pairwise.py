@@ -238,6 +238,8 @@ class PairwiseConfig(OptimSettings):
     max_eval_pairs: int | None = field(None, "Evaluate on at most this many held-out pairs.")
     on_invalid: str = field("drop", "Invalid rows: 'drop' (counted) or 'error'.")
     output_dir: str = field("outputs/pairwise-model", "Folder for the trained model folder.")
+    overwrite: bool = field(False, "Replace an output_dir holding files rewardlab did not write (a folder "
+                                   "rewardlab wrote is replaced whole without it).")
     max_length: int = field(1024, "Tokens per pairwise prompt; longer ones lose their start (left truncation).")
     orderings: str = field("random", "Per pair and epoch: 'random' (one seeded order, chosen first half the time) "
                                      "or 'both' (both orders, twice the compute).")
@@ -289,6 +291,7 @@ def train_pairwise(cfg: PairwiseConfig, quiet: bool = False, device: str | None 
     The summary (held-out accuracy before/after, counts) is also written to ``training_summary.json``.
     """
     from rewardlab.config import config_to_dict
+    from rewardlab.io_utils import check_output_path
     from rewardlab.kinds import save_kind_folder
     from rewardlab.training.forward import pad_batch
     from rewardlab.training.trainer import load_training_pairs, set_seed
@@ -297,6 +300,8 @@ def train_pairwise(cfg: PairwiseConfig, quiet: bool = False, device: str | None 
         if not quiet:
             print(f"[rewardlab pairwise] {msg}", flush=True)
 
+    # before any work: refuse an output_dir the final save would damage (files rewardlab did not write, an input)
+    check_output_path(cfg.output_dir, overwrite=cfg.overwrite, inputs=(cfg.data, cfg.eval_data, cfg.model))
     set_seed(cfg.seed)
     model, tokenizer = load_causal_lm(cfg.model)
     model.to(pick_device(device))
@@ -330,6 +335,6 @@ def train_pairwise(cfg: PairwiseConfig, quiet: bool = False, device: str | None 
 
     out = save_kind_folder(cfg.output_dir, model, tokenizer, "pairwise", config_to_dict(cfg),
                            {"summary": summary, "train_log": train_log}, answer_tokens=list(ANSWERS),
-                           question=QUESTION)
+                           question=QUESTION, overwrite=cfg.overwrite)
     summary["train_log"] = train_log
     return TrainResult(out, summary, model, tokenizer)

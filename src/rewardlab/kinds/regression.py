@@ -223,6 +223,8 @@ class RegressionConfig(OptimSettings):
     max_train_rows: int | None = field(None, "Use at most this many training rows (after shuffling).")
     max_length: int = field(4096, "Tokens per conversation; longer ones are truncated from the left.")
     output_dir: str = field("outputs/regression-model", "Folder for the trained model folder.")
+    overwrite: bool = field(False, "Replace an output_dir holding files rewardlab did not write (a folder "
+                                   "rewardlab wrote is replaced whole without it).")
     eval_batch_size: int = field(16, "Conversations per forward pass when evaluating.")
 
     def __post_init__(self) -> None:
@@ -259,6 +261,7 @@ def evaluate_rows(scorer: RegressionScorer, rows: Sequence[AttributeExample]) ->
 def train_regression(cfg: RegressionConfig, quiet: bool = False, device: str | None = None) -> TrainResult:
     """Fine-tune a multi-attribute regression reward model; writes a HF model folder to cfg.output_dir."""
     from rewardlab.config import config_to_dict
+    from rewardlab.io_utils import check_output_path
     from rewardlab.kinds import save_kind_folder
     from rewardlab.modeling.loading import load_reward_model
     from rewardlab.training.forward import pad_batch, sequence_rewards
@@ -268,6 +271,8 @@ def train_regression(cfg: RegressionConfig, quiet: bool = False, device: str | N
         if not quiet:
             print(f"[rewardlab regression] {msg}", flush=True)
 
+    # before any work: refuse an output_dir the final save would damage (files rewardlab did not write, an input)
+    check_output_path(cfg.output_dir, overwrite=cfg.overwrite, inputs=(cfg.data, cfg.eval_data, cfg.model))
     set_seed(cfg.seed)
     k = len(cfg.attributes)
     model, tokenizer = load_reward_model(cfg.model, num_labels=k)
@@ -306,6 +311,6 @@ def train_regression(cfg: RegressionConfig, quiet: bool = False, device: str | N
 
     out = save_kind_folder(cfg.output_dir, model, tokenizer, "regression", config_to_dict(cfg),
                            {"summary": summary, "train_log": train_log}, attributes=list(cfg.attributes),
-                           weights=list(cfg.weights))
+                           weights=list(cfg.weights), overwrite=cfg.overwrite)
     summary["train_log"] = train_log
     return TrainResult(out, summary, model, tokenizer)

@@ -28,7 +28,13 @@ from rewardlab.metrics import accuracy_with_interval
 from rewardlab.modeling.templates import ConversationEncoder, tokenizer_adds_bos
 from rewardlab.training import lean
 from rewardlab.training.batching import plan_lanes, plan_micro_batches, step_indices, total_steps
-from rewardlab.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+from rewardlab.training.checkpoint import (
+    latest_checkpoint,
+    prepare_run_folder,
+    resume_checkpoint,
+    run_identity,
+    save_checkpoint,
+)
 from rewardlab.training.data import TokenizedPairs, tokenize_pairs
 from rewardlab.training.forward import (
     pack_shared_context,
@@ -290,10 +296,9 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
             tqdm.write(f"[rewardlab] {msg}")
 
     out_dir = Path(cfg.output_dir)
-    if is_main:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        if not os.access(out_dir, os.W_OK):
-            raise PermissionError(f"output_dir {out_dir} is not writable")
+    if is_main:  # before anything loads: refuse a folder the run would damage or another run's checkpoints
+        prepare_run_folder(out_dir, resume=cfg.resume, overwrite=cfg.overwrite,
+                           inputs=(cfg.data, cfg.eval_data, cfg.model), log=log)
     world = accelerator.num_processes
     if cfg.batch_size % (cfg.micro_batch_size * world):
         raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of micro_batch_size "
@@ -360,12 +365,13 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     train_log: list[dict[str, Any]] = []
     eval_log: list[dict[str, Any]] = []
     start_step = 0
+    identity = run_identity(config_to_dict(cfg), train_pairs, eval_pairs)  # what a checkpoint must match
     if cfg.resume:
-        ckpt = latest_checkpoint(out_dir)
-        if ckpt is None:
+        found = resume_checkpoint(accelerator, out_dir, identity, cfg.resume_allow_changes, log)
+        if found is None:
             log(f"--resume: no complete checkpoint in {out_dir / 'checkpoints'}; starting from scratch")
         else:
-            state = load_checkpoint(accelerator, ckpt)
+            ckpt, state = found
             start_step = state["step"]
             train_log, eval_log = state["train_log"], state["eval_log"]
             summary["eval_before"] = state.get("eval_before")
@@ -375,7 +381,10 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     if is_main and cfg.report_to == "tensorboard":
         from torch.utils.tensorboard import SummaryWriter
 
-        writer = SummaryWriter(str(out_dir / "logs"))
+        if start_step == 0:  # a new run: an earlier run's TensorBoard events would mix with this one's
+            shutil.rmtree(out_dir / "logs", ignore_errors=True)
+        # resumed: events the interrupted run wrote after its checkpoint are dropped (purge_step)
+        writer = SummaryWriter(str(out_dir / "logs"), purge_step=start_step + 1 if start_step else None)
 
     if start_step == 0 and cfg.eval_before_training and len(eval_data):
         summary["eval_before"] = evaluate_pairs(module, eval_data, accelerator, pad_id, cfg.eval_batch_size,
@@ -474,7 +483,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                         writer.add_scalar(f"eval/{key}", ev[key], step + 1)
             if cfg.save_steps and (step + 1) % cfg.save_steps == 0 and not last:
                 state = {"step": step + 1, "train_log": train_log, "eval_log": eval_log,
-                         "eval_before": summary.get("eval_before"), "config": config_to_dict(cfg)}
+                         "eval_before": summary.get("eval_before"), **identity}
                 path = save_checkpoint(accelerator, out_dir, step + 1, state, cfg.save_total_limit)
                 log(f"checkpoint {path}")
     finally:  # the worker threads end with the loop, also when it raises
@@ -501,7 +510,7 @@ def _fmt_acc(e: dict[str, Any]) -> str:
 def _save_final(accelerator: Any, module: Any, tokenizer: Any, cfg: TrainConfig, summary: dict[str, Any],
                 train_log: list, eval_log: list) -> None:
     """Write the model folder: weights gathered from all processes (ZeRO-3 included), then files renamed in."""
-    from rewardlab.io_utils import atomic_write_json, atomic_write_text
+    from rewardlab.io_utils import AtomicDirectory, atomic_write_json, atomic_write_text, disk_full, is_disk_full
     from rewardlab.modeling.saving import save_model_folder
     from rewardlab.training.curves import plot_training_curve
     from rewardlab.training.model_card import render_model_card
@@ -514,19 +523,28 @@ def _save_final(accelerator: Any, module: Any, tokenizer: Any, cfg: TrainConfig,
     state_dict = {k.removeprefix("model."): v for k, v in state_dict.items()}
     model = accelerator.unwrap_model(module).model
     model.config.use_cache = True
-    tmp = out_dir / ".model.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    # LoRA: the adapter folder (adapters + trained score head); else the gathered full weights
-    save_model_folder(model, tokenizer, tmp, state_dict=None if hasattr(model, "peft_config") else state_dict)
-    for f in tmp.iterdir():
-        os.replace(f, out_dir / f.name)
-    tmp.rmdir()
     config = config_to_dict(cfg)
-    atomic_write_json(out_dir / "training_summary.json",
-                      {"config": config, "summary": summary, "train_log": train_log, "eval_log": eval_log})
-    if train_log:
-        before = [{**summary["eval_before"], "step": 0}] if summary.get("eval_before") else []
-        plot_training_curve(train_log, before + eval_log, out_dir / "training_curve.png",
-                            title=f"{cfg.model} on {cfg.data}")
-    atomic_write_text(out_dir / "README.md", render_model_card(config, summary, str(out_dir)))
+    # The whole folder is built aside and swapped in: an earlier run's model, eval/ results and curve go, this
+    # run's checkpoints and logs come along; a failure (a full disk) leaves the folder as it was.
+    try:
+        with AtomicDirectory(out_dir, overwrite=cfg.overwrite, command="train", carry=("checkpoints", "logs"),
+                             inputs=(cfg.data, cfg.eval_data, cfg.model)) as tmp:
+            # LoRA: the adapter folder (adapters + trained score head); else the gathered full weights
+            save_model_folder(model, tokenizer, tmp, state_dict=None if hasattr(model, "peft_config") else state_dict)
+            atomic_write_json(tmp / "training_summary.json",
+                              {"config": config, "summary": summary, "train_log": train_log, "eval_log": eval_log})
+            if train_log:
+                before = [{**summary["eval_before"], "step": 0}] if summary.get("eval_before") else []
+                plot_training_curve(train_log, before + eval_log, tmp / "training_curve.png",
+                                    title=f"{cfg.model} on {cfg.data}")
+            atomic_write_text(tmp / "README.md", render_model_card(config, summary, str(out_dir)))
+    except Exception as e:
+        if not is_disk_full(e):  # AtomicDirectory has already told a full disk by its free space
+            raise
+        kept = latest_checkpoint(out_dir)
+        raise disk_full(f"disk full while writing the model to {out_dir}: the partial output was removed and "
+                        f"{out_dir} is as it was (an earlier model in it included); "
+                        + (f"the latest checkpoint {kept} is intact: free some space and run again with --resume"
+                           if kept else "this run's weights are lost (no checkpoints: set save_steps to keep "
+                                        "some): free some space and run again")) from e
 
