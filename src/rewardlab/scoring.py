@@ -85,6 +85,12 @@ class RewardScorer:
     def device(self) -> Any:
         return next(self.model.parameters()).device
 
+    @property
+    def system_folded(self) -> int:
+        """Conversations encoded so far whose system turns were folded into the first user turn (the chat
+        template renders no system turn; see `modeling.templates`)."""
+        return self.encoder.system_folded
+
     def encode(self, conversations: Sequence[Sequence[Message]]) -> list[list[int]]:
         encoded = []
         for conv in conversations:
@@ -270,6 +276,9 @@ def score_command(model: str, input_path: str, output_path: str | None = None, d
         raise ValueError(f"{model}: {PAIRWISE_NO_REWARD}")
     scorer = load_scorer(model, device=device, batch_size=batch_size, max_length=max_length, show_progress=True)
     n = score_file(scorer, input_path, output_path)
+    folded = getattr(scorer, "system_folded", 0)  # the kinds' scorers without a ConversationEncoder: none
     print(f"scored {n} conversations -> {output_path or 'stdout'}"
-          + (f" ({scorer.truncated} truncated from the left)" if scorer.truncated else ""), file=sys.stderr)
+          + (f" ({scorer.truncated} truncated from the left)" if scorer.truncated else "")
+          + (f" ({folded} with the system prompt folded into the first user turn)" if folded else ""),
+          file=sys.stderr)
     return 0

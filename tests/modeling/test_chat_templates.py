@@ -263,6 +263,8 @@ def test_reward_read_at_the_last_real_token(name):
     assert hf.tolist() == pytest.approx(batched, abs=1e-5)
     # float32 forward of a 2-layer model: 1e-5 is ~100x the rounding seen between batch shapes
     assert len({round(r, 4) for r in batched}) == len(batched)  # the responses are told apart
+    # 4 of the 6 conversations have a system turn, each encoded 3 times above
+    assert scorer.system_folded == (0 if fixture(name)["expected"]["accepts_system"] else 12)
 
 
 @pytest.mark.parametrize("name", NAMES)
