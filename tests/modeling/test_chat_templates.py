@@ -316,3 +316,32 @@ def test_training_with_a_template_that_refuses_system_turns_reports_the_folded_p
     assert result.summary["system_folded_pairs"] == 12  # 3 in every 4 pairs, train and held-out together
     card = (result.output_dir / "README.md").read_text()
     assert "system prompt was folded into the first user turn (the chat template renders no system turn): 12" in card
+
+
+# ------------------------------------------------------------------------------------------- data build stats
+@pytest.mark.parametrize("name", ["gemma-it", "smollm2-instruct", "llama-3-instruct"])
+def test_data_stats_lengths_are_the_trainers_tokens_and_count_folded_pairs(name, tmp_path):
+    """`data build` / `data stats` with a tokenizer: each length is the trainer's token count (a BOS-string turn
+    marker such as SmolLM2's <|im_start|> is not deleted), and pairs folded for the template are counted per
+    source and in the table."""
+    import datasets
+
+    from rewardlab.data.schema import make_pair
+    from rewardlab.data.sources.streaming import PAIR_FEATURES
+    from rewardlab.data.stats import length_stats, stats_markdown, tokenize_pairs
+
+    tok = tokenizer_for(name)
+    rows = [(CONTEXTS["system"], "a"), (CONTEXTS["plain"], "a"), (CONTEXTS["multi_turn"], "b"), (CONTEXTS["plain"], "b")]
+    ds = datasets.Dataset.from_list([make_pair([dict(m) for m in ctx], CHOSEN, REJECTED, source=src).to_record()
+                                     for ctx, src in rows], features=PAIR_FEATURES)
+    tokenized = tokenize_pairs(ds, tok, cache_dir=tmp_path)
+    enc = ConversationEncoder(tok, 1 << 20)
+    assert tokenized["chosen_len"] == [len(enc.encode([*ctx, {"role": "assistant", "content": CHOSEN}])[0])
+                                       for ctx, _ in rows]
+    stats = length_stats(tokenized)
+    folds = not fixture(name)["expected"]["accepts_system"]
+    assert stats["a"].get("system_folded", 0) == stats["b"].get("system_folded", 0) == int(folds)
+    assert stats["total"].get("system_folded", 0) == 2 * int(folds)
+    md = stats_markdown({"name": "t", "tokenizer": name, "total": stats["total"],
+                         "sources": {k: {**v, "published": None} for k, v in stats.items() if k != "total"}})
+    assert ("System prompts folded into the first user turn" in md) is folds

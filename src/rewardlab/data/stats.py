@@ -2,7 +2,9 @@
 source and in total, compared with the recipe's published figures (kept here as data).
 
 Lengths are tokens of a chosen tokenizer over the whole conversation the reward model reads (context + final
-turn, through the tokenizer's chat template when it has one, BOS string removed as the trainer does). The
+turn, through the tokenizer's chat template when it has one, exactly as the trainer renders it: a leading BOS
+string removed when tokenizing adds one, system prompts folded into the first user turn where the template
+renders no system turn, those pairs counted as ``system_folded``). The
 tokenized lengths are a cached Arrow map keyed by the data fingerprint and the tokenizer, so a second `stats`
 run on the same folder reads them back instead of tokenizing again.
 """
@@ -124,21 +126,28 @@ MATCH_TOLERANCE = 0.005
 
 
 # ----------------------------------------------------------------------------------------------- tokenizing
-def conversation_text(messages: list[dict[str, str]], tokenizer: Any) -> str:
-    """The text the reward model reads: chat template when the tokenizer has one (BOS string removed, since
-    tokenizing adds it again), else ``role: content`` turns separated by blank lines."""
+def _template_encoder(tokenizer: Any) -> Any:
+    # The trainer's own rendering (a tokenizer object is passed in; modeling.templates imports nothing of ours)
+    from rewardlab.modeling.templates import ConversationEncoder
+
+    return ConversationEncoder(tokenizer, max_length=1 << 62)
+
+
+def conversation_text(messages: list[dict[str, str]], tokenizer: Any, encoder: Any | None = None) -> str:
+    """The text the reward model reads: the trainer's chat-template text when the tokenizer has a template
+    (`encoder`: a `_template_encoder` to reuse), else ``role: content`` turns separated by blank lines."""
     if getattr(tokenizer, "chat_template", None):
-        text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=False)
-        bos = getattr(tokenizer, "bos_token", None)
-        return text.replace(bos, "") if bos else text
+        return (encoder or _template_encoder(tokenizer)).text(messages)
     return "\n\n".join(f"{m['role']}: {m['content']}" for m in messages)
 
 
 def _length_batch(batch: dict[str, list], tokenizer: Any, keep_ids: bool) -> dict[str, list]:
     out: dict[str, list] = {}
+    encoder = _template_encoder(tokenizer) if getattr(tokenizer, "chat_template", None) else None
+    out["system_folded"] = [bool(encoder and encoder.folds_system(ctx)) for ctx in batch["context"]]
     for side in ("chosen", "rejected"):
         texts = [
-            conversation_text([*ctx, {"role": "assistant", "content": resp}], tokenizer)
+            conversation_text([*ctx, {"role": "assistant", "content": resp}], tokenizer, encoder)
             for ctx, resp in zip(batch["context"], batch[side], strict=True)
         ]
         ids = tokenizer(texts, add_special_tokens=True)["input_ids"]
@@ -174,7 +183,7 @@ def tokenize_pairs(
     cache_file = None
     if cache_dir is not None:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        tag = f"{ds._fingerprint}-{tokenizer_key(tokenizer)}-{'ids' if keep_ids else 'len'}"
+        tag = f"{ds._fingerprint}-{tokenizer_key(tokenizer)}-{'ids' if keep_ids else 'len'}-v2"  # v2: system_folded
         cache_file = str(Path(cache_dir) / f"tokens-{tag}.arrow")
     procs = min(num_proc, max(1, len(ds) // batch_size))
     return ds.map(
@@ -198,37 +207,46 @@ class SourceStats:
     sum_chosen: int = 0
     sum_rejected: int = 0
     max_len: int = 0
+    system_folded: int = 0  # pairs whose system prompt the chat template needed folded into the first user turn
 
-    def add(self, chosen: list[int], rejected: list[int]) -> None:
+    def add(self, chosen: list[int], rejected: list[int], folded: int = 0) -> None:
         self.pairs += len(chosen)
         self.sum_chosen += sum(chosen)
         self.sum_rejected += sum(rejected)
         self.max_len = max(self.max_len, *chosen, *rejected) if chosen else self.max_len
+        self.system_folded += folded
 
     def row(self) -> dict[str, Any]:
         n = max(self.pairs, 1)
-        return {
+        row = {
             "pairs": self.pairs,
             "avg_chosen": round(self.sum_chosen / n, 1),
             "avg_rejected": round(self.sum_rejected / n, 1),
             "max_len": self.max_len,
         }
+        if self.system_folded:  # only where it happened: most templates render system turns
+            row["system_folded"] = self.system_folded
+        return row
 
 
 def length_stats(tokenized: datasets.Dataset) -> dict[str, dict[str, Any]]:
     """Per-source and total pairs, mean lengths and max length (reads three columns in Arrow batches)."""
     per: dict[str, SourceStats] = {}
     total = SourceStats()
-    cols = tokenized.select_columns(["source", "chosen_len", "rejected_len"]).with_format("arrow")
+    has_folded = "system_folded" in tokenized.column_names
+    names = ["source", "chosen_len", "rejected_len", *(["system_folded"] if has_folded else [])]
+    cols = tokenized.select_columns(names).with_format("arrow")
     for batch in cols.iter(batch_size=65_536):
         sources = batch["source"].to_pylist()
         chosen, rejected = batch["chosen_len"].to_pylist(), batch["rejected_len"].to_pylist()
+        folded = batch["system_folded"].to_pylist() if has_folded else [False] * len(sources)
         groups: dict[str, list[int]] = {}
         for i, s in enumerate(sources):
             groups.setdefault(s, []).append(i)
         for s, rows in groups.items():
-            per.setdefault(s, SourceStats()).add([chosen[i] for i in rows], [rejected[i] for i in rows])
-        total.add(chosen, rejected)
+            per.setdefault(s, SourceStats()).add([chosen[i] for i in rows], [rejected[i] for i in rows],
+                                                 sum(folded[i] for i in rows))
+        total.add(chosen, rejected, sum(folded))
     return {**{s: st.row() for s, st in per.items()}, "total": total.row()}
 
 
@@ -308,6 +326,10 @@ def stats_markdown(stats: dict[str, Any]) -> str:
         f"| **total** | {_fmt(t['pairs'])} | ({_fmt(t['avg_chosen'])}, {_fmt(t['avg_rejected'])}) | "
         f"{_fmt(t['max_len'])} | {_fmt(pub)} | {diff} | | |"
     )
+    if t.get("system_folded"):
+        per = ", ".join(f"{n} {r['system_folded']:,}" for n, r in stats["sources"].items() if r.get("system_folded"))
+        lines += ["", f"System prompts folded into the first user turn (the chat template renders no system turn): "
+                      f"{t['system_folded']:,} pairs ({per})."]
     if stats.get("warnings"):
         lines += ["", "**Warnings**", "", *(f"- **{w}**" for w in stats["warnings"])]
     return "\n".join(lines) + "\n"
