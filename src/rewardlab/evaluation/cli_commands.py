@@ -115,6 +115,10 @@ def eval_command(
     truncated = getattr(judge, "truncated", 0)
     if truncated:
         print(f"note: {truncated} conversations were truncated from the left to {max_length} tokens", file=sys.stderr)
+    folded = getattr(judge, "system_folded", 0)
+    if folded:
+        print(f"note: {folded} conversations had their system prompt folded into the first user turn (the chat "
+              "template renders no system turn)", file=sys.stderr)
     if update_card:
         title = BENCHMARK_TITLES[benchmark]
         readme = Path(model) / "README.md"
