@@ -42,11 +42,17 @@ def test_multi_objective_get_reward_matches_the_python_api(trained_multi_objecti
         assert r.status_code == 200, r.text
         got = r.json()
         assert got["rewards"] == pytest.approx([d["score"] for d in expected], abs=1e-5)
-        for key in ("scores", "corrected", "gates"):
-            assert [list(x) for x in got[key]] == [list(cfg.objectives)] * 3
-            assert got[key] == [pytest.approx(d[key], abs=1e-5) for d in expected]
-        v1 = client.post("/v1/score", json={"conversations": CONVS}).json()
+        assert got["scores"] == got["rewards"]  # OpenRLHF's serve_rm shape: one float per query in both
+        # per-objective values go to extra_logs as {name: [one float per query]} (OpenRLHF logs each key)
+        for key, prefix in (("scores", ""), ("corrected", "corrected_"), ("gates", "gate_")):
+            for name in cfg.objectives:
+                assert got["extra_logs"][f"{prefix}{name}"] == pytest.approx([d[key][name] for d in expected],
+                                                                             abs=1e-5)
+        assert len(got["extra_logs"]) == 3 * len(cfg.objectives)
+        v1 = client.post("/v1/rewards", json={"conversations": CONVS}).json()
         assert v1["rewards"] == pytest.approx(got["rewards"], abs=1e-5) and v1["truncated"] == 0
+        for key in ("scores", "corrected", "gates"):  # /v1/rewards keeps the per-conversation dicts
+            assert v1[key] == [pytest.approx(d[key], abs=1e-5) for d in expected]
         # without the prompts the gate has nothing to read: a clear 422, not a guess
         r = client.post("/get_reward", json={"query": body["query"]})
         assert r.status_code == 422 and "'prompts'" in r.json()["detail"]
@@ -68,10 +74,12 @@ def test_regression_server_adds_attribute_scores_and_refuses_compare(trained_reg
         assert r.status_code == 200, r.text
         got = r.json()
         assert got["rewards"] == pytest.approx(judge.score(CONVS), abs=1e-5)
-        assert got["scores"] == [pytest.approx(a, abs=1e-5) for a in judge.score_attributes(CONVS)]
-        assert "gates" not in got and "corrected" not in got
-        v1 = client.post("/v1/score", json={"conversations": CONVS}).json()
-        assert v1["scores"] == [pytest.approx(s, abs=1e-5) for s in got["scores"]]
+        assert got["scores"] == got["rewards"]  # one float per query: OpenRLHF does torch.as_tensor(scores)
+        attributes = judge.score_attributes(CONVS)
+        assert got["extra_logs"] == {a: pytest.approx([row[a] for row in attributes], abs=1e-5)
+                                     for a in cfg.attributes}
+        v1 = client.post("/v1/rewards", json={"conversations": CONVS}).json()
+        assert v1["scores"] == [pytest.approx(s, abs=1e-5) for s in attributes]
         r = client.post("/compare", json={"comparisons": [COMPARISON]})
         assert r.status_code == 400 and "no probability" in r.json()["detail"]
 
@@ -81,7 +89,8 @@ def test_pairwise_server_compares_and_refuses_rewards(trained_pairwise):
     judge = load_judge(result.output_dir, device="cpu")
     with serve(result.output_dir) as client:
         for path, body in (("/get_reward", {"query": ["[INST] hi [/INST] hello</s>"]}),
-                           ("/v1/score", {"conversations": CONVS[:1]})):
+                           ("/v1/rewards", {"conversations": CONVS[:1]}),
+                           ("/classify", {"model": "m", "input": "[INST] hi [/INST] hello</s>"})):
             r = client.post(path, json=body)
             assert r.status_code == 400, r.text
             assert "compares two responses" in r.json()["detail"] and "/compare" in r.json()["detail"]
@@ -105,7 +114,8 @@ def test_bradley_terry_compare_is_the_sigmoid_of_the_reward_gap(tiny_scorer):
         r_a, r_b = tiny_scorer.score(CONVS[:2])
         assert r.json()["prob_a_better"] == [pytest.approx(1 / (1 + math.exp(-(r_a - r_b))), abs=1e-5)]
         got = client.post("/get_reward", json={"query": ["[INST] hi [/INST] hello</s>"]}).json()
-        assert set(got) == {"rewards"}  # the Bradley-Terry answer keeps its shape
+        assert set(got) == {"rewards", "scores", "extra_logs"}  # OpenRLHF serve_rm's reply
+        assert got["scores"] == got["rewards"] and got["extra_logs"] == {}
         r = client.post("/compare", json={"comparisons": [COMPARISON] * 5})
         assert r.status_code == 413 and "2 per comparison" in r.json()["detail"]
 
@@ -120,7 +130,7 @@ def test_serve_command_loads_a_kind_folder(trained_regression, trained_pairwise,
     assert main(["serve", str(trained_regression[1].output_dir), "--device", "cpu", "--port", "0"]) == 0
     assert "(regression)" in capsys.readouterr().err
     with TestClient(started["app"]) as client:
-        got = client.post("/v1/score", json={"conversations": CONVS[:1]}).json()
+        got = client.post("/v1/rewards", json={"conversations": CONVS[:1]}).json()
     assert len(got["rewards"]) == 1 and list(got["scores"][0]) == list(trained_regression[0].attributes)
     assert main(["serve", str(trained_pairwise[1].output_dir), "--dtype", "bfloat16"]) == 2
     assert "loads in float32" in capsys.readouterr().err

@@ -33,7 +33,7 @@ def server(tiny_scorer):
 
 
 def test_score_endpoint_returns_the_scorers_rewards(server, tiny_scorer):
-    r = server.post("/v1/score", json={"conversations": CONVS})
+    r = server.post("/v1/rewards", json={"conversations": CONVS})
     assert r.status_code == 200, r.text
     body = r.json()
     expected = tiny_scorer.score(CONVS)
@@ -78,7 +78,7 @@ def test_long_queries_are_truncated_from_the_left(tiny_model_dir):
     ({"convs": []}, "conversations"),
 ])
 def test_malformed_score_requests_get_422_with_the_reason(server, body, reason):
-    r = server.post("/v1/score", json=body)
+    r = server.post("/v1/rewards", json=body)
     assert r.status_code == 422
     assert reason in json.dumps(r.json()["detail"])
 
@@ -137,7 +137,7 @@ async def _post_many(url, n, delay_between=0.0):
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         async def one(i):
             await asyncio.sleep(delay_between * i)
-            return await client.post("/v1/score", json={"conversations": [CONVS[i % 3]]})
+            return await client.post("/v1/rewards", json={"conversations": [CONVS[i % 3]]})
 
         return await asyncio.gather(*(one(i) for i in range(n)))
 
@@ -168,7 +168,8 @@ def test_concurrent_requests_share_forward_passes_off_the_event_loop(tiny_scorer
 def test_full_queue_answers_503_and_recovers(tiny_scorer):
     gate = threading.Event()  # the model call blocks until the test opens it: no timing race
     slow = InstrumentedScorer(tiny_scorer, gate=gate)
-    config = ServeConfig(max_queue=4, max_items_per_request=4, max_batch_size=1, max_wait_ms=0)
+    # max_batch_size 4: the 4-item request is submitted whole (a request is submitted a forward pass at a time)
+    config = ServeConfig(max_queue=4, max_items_per_request=4, max_batch_size=4, max_wait_ms=0)
     with serve_in_thread(create_app(slow, config)) as url, httpx.Client(base_url=url, timeout=30) as client:
         async def scenario():
             async with httpx.AsyncClient(base_url=url, timeout=30) as ac:

@@ -92,14 +92,15 @@ class MicroBatcher:
             self._executor.shutdown(wait=True)
             self._executor = None
 
-    async def submit(self, ids: list[Any]) -> list[Any]:
+    async def submit(self, ids: list[Any], admitted: bool = False) -> list[Any]:
         """Results for `ids` (token id lists, or other items), in order. Raises `QueueFull` when the queue has no
-        room."""
+        room, unless `admitted`: a later part of a request whose first part was let in (a rollout is not failed
+        half-way; the excess is bounded by one part per such request)."""
         if not ids:
             return []
         if self._task is None or self._wakeup is None:
             raise RuntimeError("MicroBatcher.start() was not called")
-        if self._queued + len(ids) > self.max_queue:
+        if not admitted and self._queued + len(ids) > self.max_queue:
             raise QueueFull(f"{self._queued} conversations already waiting (max_queue={self.max_queue})")
         future = asyncio.get_running_loop().create_future()
         job = _Job(ids, future, max(self.item_tokens(x) for x in ids))

@@ -38,9 +38,9 @@ def serve_command(model: str, host: str = "127.0.0.1", port: int = 8000, api_key
     scorer = load_scorer(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, max_length=max_length,
                          batch_size=config.max_batch_size, max_tokens_per_batch=config.max_batch_tokens)
     app = create_app(scorer, config)
-    endpoints = {"pairwise": "POST /compare", "regression": "POST /v1/score, POST /get_reward"}.get(
-        scorer.kind, "POST /v1/score, POST /get_reward, POST /compare")
+    rewards = "POST /v1/rewards, POST /get_reward (OpenRLHF), POST /classify /v1/classify /pooling (vLLM, SGLang)"
+    endpoints = {"pairwise": "POST /compare", "regression": rewards}.get(scorer.kind, f"{rewards}, POST /compare")
     print(f"[rewardlab] serving {model} ({scorer.kind}) on http://{host}:{port} ({endpoints}, GET /health, "
-          "GET /metrics)", file=sys.stderr)
+          "GET /v1/models, GET /metrics)", file=sys.stderr)
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level)
     return 0

@@ -15,10 +15,16 @@ class ServeConfig:
     port: int = field(8000, "TCP port to listen on.")
     api_key: str | None = field(None, "If set, scoring and /metrics need 'Authorization: Bearer KEY' or "
                                       "'X-API-Key: KEY' (401 otherwise); /health stays open for probes.")
-    max_body_bytes: int = field(8 * 1024 * 1024, "Largest request body accepted; larger ones get 413 before "
-                                                 "any parsing.")
-    max_items_per_request: int = field(512, "Most conversations (or query strings) in one request; more is 413.")
-    max_queue: int = field(4096, "Most conversations waiting for the model across all requests; a request that "
+    max_body_bytes: int = field(64 * 1024 * 1024, "Largest request body accepted; larger ones get 413 before any "
+                                                  "parsing. Sized for OpenRLHF, which POSTs a whole rollout at once: "
+                                                  "1,024 queries of ~16 KB with their prompts, JSON-escaped.")
+    max_items_per_request: int = field(4096, "Most conversations (or query strings) in one request; more is 413. "
+                                             "A request is split into forward passes of max_batch_size, never "
+                                             "refused for being larger than one.")
+    max_text_chars: int = field(256 * 1024, "Longest text (a query, or a conversation's contents together) in "
+                                            "characters; longer is 413 naming the item, before any tokenizing, so "
+                                            "one request cannot hold the tokenizer for seconds.")
+    max_queue: int = field(8192, "Most conversations waiting for the model across all requests; a request that "
                                  "would exceed it gets 503 (retry later) instead of growing memory without bound.")
     max_batch_tokens: int = field(16384, "Padded tokens per forward pass (longest sequence x batch size); bounds "
                                          "activation memory whatever the traffic.")
@@ -30,7 +36,8 @@ class ServeConfig:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be in 0..65535, got {self.port}")
-        for name in ("max_body_bytes", "max_items_per_request", "max_queue", "max_batch_tokens", "max_batch_size"):
+        for name in ("max_body_bytes", "max_items_per_request", "max_text_chars", "max_queue", "max_batch_tokens",
+                     "max_batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.max_wait_ms < 0:

@@ -7,8 +7,8 @@
 - multi_objective: item = (token ids, prompt ids), since the gate reads the prompt (a conversation's turns
   before the response; on /get_reward, OpenRLHF's ``prompts`` field); result adds ``corrected`` and ``gates``;
   /compare gives sigmoid(t (r_a - r_b)), t the temperature learned with its gate's Bradley-Terry loss.
-- pairwise: no reward for one response (/v1/score and /get_reward answer 400); a /compare item is one ordering's
-  prompt ids, its result P(first better), and the answer the mean over both orderings.
+- pairwise: no reward for one response (/v1/rewards, /get_reward, /classify answer 400); a /compare item is one
+  ordering's prompt ids, its result P(first better), and the answer the mean over both orderings.
 """
 
 from __future__ import annotations
@@ -20,22 +20,31 @@ from typing import Any
 Message = dict[str, str]
 REGRESSION_NO_PROBABILITY = (
     "a regression model's rewards are attribute predictions fitted with squared error, not Bradley-Terry scores: "
-    "they rank responses but define no probability that one is better; compare the rewards from /v1/score or "
+    "they rank responses but define no probability that one is better; compare the rewards from /v1/rewards or "
     "/get_reward instead")
 MULTI_OBJECTIVE_NEEDS_PROMPTS = (
     "a multi-objective model's gate reads the prompt: send 'prompts' (OpenRLHF's field: one formatted prompt per "
     "query, the text the query starts with), as many as 'query'")
 
 
+MULTI_OBJECTIVE_NEEDS_MESSAGES = (
+    "a multi-objective model's gate reads the prompt, which a bare text or token list does not separate: send "
+    "'messages' (one conversation) instead, or use /get_reward with OpenRLHF's 'prompts'")
+
+
 class NotServed(Exception):
     """The request asks this model kind for something it does not give (answered 400 with the reason)."""
 
 
-def encode_text(encoder: Any, text: str) -> tuple[list[int], bool]:
-    """Token ids of already chat-formatted `text`: no doubled BOS, left-truncated. Returns (ids, truncated).
+def encode_text(encoder: Any, text: str, turn_end: Any = None) -> tuple[list[int], bool]:
+    """Token ids of already chat-formatted `text`: no doubled BOS, the template's rest of the turn appended when the
+    text stops at its end-of-turn token (`turn_end`, a `modeling.templates.TurnEnd`), left-truncated.
+    Returns (ids, truncated).
 
     `encoder` is the scorer's `ConversationEncoder`, so raw text and templated conversations share one rule.
     """
+    if turn_end is not None:
+        text = turn_end.complete(text)
     if encoder.bos_text and text.startswith(encoder.bos_text):
         text = text[len(encoder.bos_text) :]
     ids = encoder.tokenizer(text, add_special_tokens=True)["input_ids"]
@@ -53,6 +62,18 @@ class ServedModel:
     score_items: Callable[[list[Any]], list[Any]]  # runs in the model thread, via the micro-batcher
     item_tokens: Callable[[Any], int] = len
     compare_scale: float | None = 1.0  # P(a better) = sigmoid(scale (r_a - r_b)); None: no such probability
+    turn_end: Any = None  # the template's end of a turn (TurnEnd), completed on raw texts; None: nothing to add
+
+    def __post_init__(self) -> None:
+        # OpenRLHF's queries stop at the end-of-turn token the generator emitted, while training rendered the rest
+        # of the turn too (ChatML's "\n"): the reward is read at the last token, so complete it (issue 16.5)
+        if self.kind != "pairwise" and getattr(self.encoder.tokenizer, "chat_template", None):
+            from rewardlab.modeling.templates import end_of_turn_suffix
+
+            try:
+                self.turn_end = end_of_turn_suffix(self.encoder.tokenizer)
+            except ValueError:  # the template does not render the response text: nothing to complete
+                self.turn_end = None
 
     def check_rewards(self) -> None:
         if self.kind == "pairwise":
@@ -78,10 +99,17 @@ class ServedModel:
         return prompts
 
     def text_item(self, text: str, prompt: str | None) -> tuple[Any, bool]:
-        ids, cut = encode_text(self.encoder, text)
+        ids, cut = encode_text(self.encoder, text, self.turn_end)
         if prompt is not None:
             return (ids, encode_text(self.encoder, prompt)[0]), cut
         return ids, cut
+
+    def ids_item(self, ids: Sequence[int]) -> tuple[Any, bool]:
+        """A client's own token ids (vLLM's and SGLang's ``input`` / ``input_ids``), left-truncated as text is."""
+        if self.kind == "multi_objective":
+            raise NotServed(MULTI_OBJECTIVE_NEEDS_MESSAGES)
+        limit = self.encoder.max_length
+        return (list(ids[-limit:]), True) if len(ids) > limit else (list(ids), False)
 
     def comparison_items(self, context: Sequence[Message], a: str, b: str) -> list[Any]:
         """The two items whose results give P(a better than b) (`probability`)."""
@@ -113,6 +141,28 @@ def reward_columns(results: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
         if results and key in results[0]:
             out[key] = [r[key] for r in results]
     return out
+
+
+def openrlhf_reply(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The reply of OpenRLHF's ``serve_rm``: ``rewards`` and ``scores``, one float per query each (its client does
+    ``torch.as_tensor(reply["scores"])``), and ``extra_logs`` as ``{name: [one float per query]}``, which it
+    concatenates per key and logs: a regression model's attributes by name, a multi-objective model's raw
+    objective scores by name plus ``corrected_<name>`` and ``gate_<name>``."""
+    rewards = [float(r["score"]) for r in results]
+    logs: dict[str, list[float]] = {}
+    for key, prefix in (("scores", ""), ("corrected", "corrected_"), ("gates", "gate_")):
+        if results and key in results[0]:
+            for name in results[0][key]:
+                logs[f"{prefix}{name}"] = [float(r[key][name]) for r in results]
+    return {"rewards": rewards, "scores": list(rewards), "extra_logs": logs}
+
+
+def output_vector(result: dict[str, Any]) -> list[float]:
+    """What a vLLM/SGLang-style client gets as the model's outputs for one input: the regression kind's attribute
+    scores (its score head's outputs, in order), else the one reward."""
+    if "scores" in result and "gates" not in result:
+        return [float(v) for v in result["scores"].values()]
+    return [float(result["score"])]
 
 
 def served_model(scorer: Any) -> ServedModel:
