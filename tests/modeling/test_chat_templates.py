@@ -260,8 +260,8 @@ def test_reward_read_at_the_last_real_token(name):
         # transformers' pooling (LlamaForSequenceClassification: the last non-pad token), as TRL's GRPO scores
         input_ids, mask, _ = pad_batch(encoded, tok.pad_token_id)
         hf = model(input_ids=input_ids, attention_mask=mask).logits[:, 0]
+    # float32, rewards of magnitude ~11: batch shapes change the rounding by <= 3e-6 (measured over all fixtures)
     assert hf.tolist() == pytest.approx(batched, abs=1e-5)
-    # float32 forward of a 2-layer model: 1e-5 is ~100x the rounding seen between batch shapes
     assert len({round(r, 4) for r in batched}) == len(batched)  # the responses are told apart
     # 4 of the 6 conversations have a system turn, each encoded 3 times above
     assert scorer.system_folded == (0 if fixture(name)["expected"]["accepts_system"] else 12)
@@ -284,7 +284,7 @@ def test_prefix_tree_rows_equal_padded_sequences(name):
     groups = [(CONTEXTS[c], [CHOSEN, REJECTED, CHOSEN + " Definitely."]) for c in CONTEXTS]
     by_rows = RewardScorer(rows, tok, max_length=1024, batch_size=16).rank_responses(groups)
     padded = RewardScorer(plain, tok, max_length=1024, batch_size=16).rank_responses(groups)
-    for r, p in zip(by_rows, padded):
+    for r, p in zip(by_rows, padded):  # measured differences <= 3e-6 on rewards of magnitude ~11 (float32)
         assert r == pytest.approx(p, abs=1e-5)
 
 
