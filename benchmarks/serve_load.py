@@ -1,7 +1,7 @@
 """Load test on loopback: the micro-batching server vs a plain one-request-one-forward server (OpenRLHF style).
 
     .venv/bin/python benchmarks/serve_load.py [--model smollm2-135m-instruct|tiny] [--concurrency 1 8 64]
-        [--duration-s 15] [--max-requests 1500]
+        [--duration-s 15] [--max-requests 1500] [--big-only | --no-big] [--big-concurrency 8]
 
 Both servers load the same weights (the model is loaded once, its fresh score head included, and saved to a
 temporary folder) and run in their own subprocess; the load generator (httpx, asyncio) keeps `concurrency`
@@ -13,6 +13,14 @@ The plain server is written here on purpose, as peers ship it: FastAPI, the forw
 the ``async`` handler (blocking the event loop), no queue bound. Before running, the script waits (up to
 --wait-max-s) for the 1-minute load average to drop under --max-load, and records the value it ran at.
 Results go to benchmarks/results/serve_load.{json,md}.
+
+Big request in flight (issue 18.6: one 8 MB body held every other request ~18 s in the tokenizer thread): at
+concurrency --big-concurrency, small one-text requests run for --duration-s while another client keeps one big
+request in flight, and their p50/p99 are reported beside the big request's answers, for two bodies:
+``texts`` = one request of --big-texts texts of --big-text-chars characters each (8 MB, every text under the
+server's max_text_chars, each left-truncated to --max-length tokens), ``one-text`` = one --big-single-text-mb MB
+text (over max_text_chars: the batching server refuses it with 413 before tokenizing). ``--big-only`` runs only this
+case; ``--no-big`` skips it.
 """
 
 from __future__ import annotations
@@ -67,7 +75,8 @@ def create_plain_app(scorer):
     return app
 
 
-def run_server(kind: str, model_dir: str, port: int, max_batch_size: int, max_batch_tokens: int) -> None:
+def run_server(kind: str, model_dir: str, port: int, max_batch_size: int, max_batch_tokens: int,
+               max_length: int) -> None:
     import uvicorn
 
     from rewardlab.scoring import RewardScorer
@@ -75,7 +84,7 @@ def run_server(kind: str, model_dir: str, port: int, max_batch_size: int, max_ba
     from rewardlab.serving.config import ServeConfig
 
     scorer = RewardScorer.from_pretrained(model_dir, device="cpu", dtype="float32", batch_size=max_batch_size,
-                                          max_tokens_per_batch=max_batch_tokens)
+                                          max_tokens_per_batch=max_batch_tokens, max_length=max_length)
     if kind == "plain":
         app = create_plain_app(scorer)
     else:
@@ -96,7 +105,7 @@ def start_server(kind: str, model_dir: str, args: argparse.Namespace) -> tuple[s
     port = free_port()
     proc = subprocess.Popen([sys.executable, __file__, "--serve", kind, "--model-dir", model_dir, "--port", str(port),
                              "--max-batch-size", str(args.max_batch_size),
-                             "--max-batch-tokens", str(args.max_batch_tokens)])
+                             "--max-batch-tokens", str(args.max_batch_tokens), "--max-length", str(args.max_length)])
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
@@ -157,6 +166,51 @@ async def load_level(url: str, texts: list[str], concurrency: int, duration_s: f
             "p50_ms": round(1000 * percentile(latencies, 0.5), 1), "p99_ms": round(1000 * percentile(latencies, 0.99), 1)}
 
 
+def big_bodies(args: argparse.Namespace) -> dict[str, bytes]:
+    """The big request bodies of the in-flight case (see the module docstring), as JSON bytes."""
+    import json
+
+    filler = "The quick brown fox jumps over the lazy dog. "
+    texts = [(f"{i}: " + filler * (args.big_text_chars // len(filler) + 1))[: args.big_text_chars]
+             for i in range(args.big_texts)]
+    single = (filler * (args.big_single_text_mb * 1_000_000 // len(filler) + 1))[: args.big_single_text_mb * 1_000_000]
+    return {"texts": json.dumps({"query": texts}).encode(), "one-text": json.dumps({"query": [single]}).encode()}
+
+
+async def with_big_request(url: str, texts: list[str], concurrency: int, duration_s: float, timeout_s: float,
+                           big_body: bytes) -> dict:
+    """Small requests at `concurrency` for `duration_s` while one big request is kept in flight."""
+    import httpx
+
+    big_statuses: dict[str, int] = {}
+    big_latencies: list[float] = []
+    deadline = time.monotonic() + duration_s
+    started = asyncio.Event()
+
+    async def big_sender() -> None:
+        async with httpx.AsyncClient(base_url=url, timeout=max(timeout_s, 600.0)) as client:
+            while time.monotonic() < deadline:
+                t0 = time.perf_counter()
+                started.set()
+                try:
+                    r = await client.post("/get_reward", content=big_body,
+                                          headers={"content-type": "application/json"})
+                    key = str(r.status_code)
+                except httpx.HTTPError as e:
+                    key = type(e).__name__
+                big_statuses[key] = big_statuses.get(key, 0) + 1
+                big_latencies.append(time.perf_counter() - t0)
+
+    big = asyncio.create_task(big_sender())
+    await started.wait()
+    await asyncio.sleep(0.2)  # the big body is on its way: the small requests arrive behind it
+    small = await load_level(url, texts, concurrency, max(0.1, deadline - time.monotonic()), 10**9, timeout_s)
+    await big
+    return {**small, "big_requests": sum(big_statuses.values()), "big_statuses": big_statuses,
+            "big_mean_s": round(sum(big_latencies) / len(big_latencies), 2) if big_latencies else None,
+            "big_body_mb": round(len(big_body) / 1e6, 2)}
+
+
 def batch_stats(url: str) -> tuple[float, float]:
     import httpx
 
@@ -214,8 +268,20 @@ def write_report(out: Path, result: dict) -> None:
             size = f"{row['mean_batch_size']:.1f}" if row.get("mean_batch_size") else "1 (by design)"
             lines.append(f"| {kind} | {row['concurrency']} | {row['requests']} | {row['errors']} | "
                          f"{row['requests_per_s']} | {row['p50_ms']} | {row['p99_ms']} | {size} |")
-    lines += ["", "Throughput ratio batched / plain: " + ", ".join(
-        f"concurrency {c}: {r:.2f}x" for c, r in result["speedup"].items()), ""]
+    if result.get("speedup"):
+        lines += ["", "Throughput ratio batched / plain: " + ", ".join(
+            f"concurrency {c}: {r:.2f}x" for c, r in result["speedup"].items()), ""]
+    if result.get("big"):
+        lines += ["", f"Small requests while a big request is in flight (concurrency {result['big_concurrency']}, "
+                  f"server max_length {result['max_length']} tokens):", "",
+                  "| server | big body | small requests | small errors | small p50 ms | small p99 ms | big requests "
+                  "(status: count) | big mean s |", "|---|---|---|---|---|---|---|---|"]
+        for kind in ("batched", "plain"):
+            for name, row in result["big"].get(kind, {}).items():
+                statuses = ", ".join(f"{k}: {v}" for k, v in row["big_statuses"].items())
+                lines.append(f"| {kind} | {name} ({row['big_body_mb']} MB) | {row['requests']} | {row['errors']} | "
+                             f"{row['p50_ms']} | {row['p99_ms']} | {statuses} | {row['big_mean_s']} |")
+        lines.append("")
     if result.get("notes"):
         lines += [result["notes"], ""]
     atomic_write_text(out.with_suffix(".md"), "\n".join(lines))
@@ -230,6 +296,14 @@ def main() -> None:
     parser.add_argument("--timeout-s", type=float, default=60.0)
     parser.add_argument("--max-batch-size", type=int, default=64)
     parser.add_argument("--max-batch-tokens", type=int, default=16384)
+    parser.add_argument("--max-length", type=int, default=512, help="servers' max_length (tokens; the load's "
+                                                                     "texts are all shorter)")
+    parser.add_argument("--big-concurrency", type=int, default=8)
+    parser.add_argument("--big-texts", type=int, default=32)
+    parser.add_argument("--big-text-chars", type=int, default=250_000)
+    parser.add_argument("--big-single-text-mb", type=int, default=8)
+    parser.add_argument("--big-only", action="store_true", help="run only the big-request-in-flight case")
+    parser.add_argument("--no-big", action="store_true", help="skip the big-request-in-flight case")
     parser.add_argument("--max-load", type=float, default=2.5)
     parser.add_argument("--wait-max-s", type=float, default=600.0)
     parser.add_argument("--notes", default="")
@@ -239,8 +313,10 @@ def main() -> None:
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        run_server(args.serve, args.model_dir, args.port, args.max_batch_size, args.max_batch_tokens)
+        run_server(args.serve, args.model_dir, args.port, args.max_batch_size, args.max_batch_tokens, args.max_length)
         return
+    if args.big_only and args.no_big:
+        parser.error("--big-only and --no-big exclude each other")
 
     import torch
 
@@ -267,13 +343,15 @@ def main() -> None:
         result = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "model": args.model,
                   "load_average_at_start": load, "duration_s": args.duration_s, "max_requests": args.max_requests,
                   "timeout_s": args.timeout_s, "tokens_min": min(lengths), "tokens_max": max(lengths),
-                  "environment": environment(), "servers": {}, "notes": args.notes}
+                  "environment": environment(), "servers": {}, "notes": args.notes, "max_length": args.max_length,
+                  "big_concurrency": args.big_concurrency, "big": {}}
+        bodies = {} if args.no_big else big_bodies(args)
         for kind in ("batched", "plain"):
             proc, url = start_server(kind, tmp, args)
             try:
                 asyncio.run(load_level(url, texts, 4, 3.0, 50, args.timeout_s))  # warm-up, not recorded
                 rows = []
-                for c in args.concurrency:
+                for c in ([] if args.big_only else args.concurrency):
                     before = batch_stats(url) if kind == "batched" else None
                     row = asyncio.run(load_level(url, texts, c, args.duration_s, args.max_requests, args.timeout_s))
                     if before is not None:
@@ -284,6 +362,11 @@ def main() -> None:
                     print(f"[serve_load] {kind} {row}")
                     rows.append(row)
                 result["servers"][kind] = rows
+                for name, body in bodies.items():
+                    row = asyncio.run(with_big_request(url, texts, args.big_concurrency, args.duration_s,
+                                                       args.timeout_s, body))
+                    print(f"[serve_load] {kind} big {name} {row}")
+                    result["big"].setdefault(kind, {})[name] = row
             finally:
                 proc.terminate()
                 try:  # the plain server cannot act on SIGTERM while its blocked loop works off a backlog
