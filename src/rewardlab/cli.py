@@ -49,6 +49,7 @@ KIND_TRAINERS = {
     "pairwise": ("rewardlab.kinds.pairwise", "PairwiseConfig", "train_pairwise"),
     "regression": ("rewardlab.kinds.regression", "RegressionConfig", "train_regression"),
     "multi_objective": ("rewardlab.kinds.multi_objective", "MultiObjectiveConfig", "train_multi_objective"),
+    "process": ("rewardlab.kinds.process", "ProcessConfig", "train_process"),
 }
 
 
@@ -130,6 +131,13 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.evaluation.cli_commands import eval_command
     from rewardlab.kinds import KIND_FILE, load_scorer
 
+    if args.benchmark in ("processbench", "steps"):  # step-level benchmarks of process reward models
+        from rewardlab.evaluation.processbench import process_eval_command
+
+        return process_eval_command(args.model, benchmark=args.benchmark, data=args.data, out_dir=args.out,
+                                    split=args.split, limit=args.limit, batch_size=args.batch_size,
+                                    max_length=args.max_length, bootstrap_samples=args.bootstrap,
+                                    device=args.device, overwrite=args.overwrite)
     judge = None
     if (Path(args.model) / KIND_FILE).exists():  # pairwise / regression / multi-objective folders
         judge = load_scorer(args.model, device=args.device, max_length=args.max_length, batch_size=args.batch_size)
@@ -199,7 +207,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="RewardBench v1/v2 or held-out pairs accuracy, with 95%% bootstrap intervals")
     p.add_argument("model", help="reward model folder of any kind, or hub id")
-    p.add_argument("--benchmark", choices=["rewardbench", "rewardbench2", "pairs"], default="rewardbench")
+    p.add_argument("--benchmark", choices=["rewardbench", "rewardbench2", "pairs", "processbench", "steps"],
+                   default="rewardbench", help="processbench / steps: process reward models (ProcessBench's schema "
+                                               "/ step-labelled rows, --data FILE)")
     p.add_argument("--data", help="local file/folder in the benchmark's schema (default: the hub dataset); "
                                   "required for --benchmark pairs")
     p.add_argument("--split", default=None, help="split to read (default: the benchmark's official split)")

@@ -2,7 +2,8 @@
 
 - ``pairwise``: a causal LM answers "A" or "B" for a prompt and two responses (`rewardlab.kinds.pairwise`);
 - ``regression``: multi-attribute regression with masked MSE, HelpSteer-style (`rewardlab.kinds.regression`);
-- ``multi_objective``: ArmoRM-style ridge objectives + gating network (`rewardlab.kinds.multi_objective`).
+- ``multi_objective``: ArmoRM-style ridge objectives + gating network (`rewardlab.kinds.multi_objective`);
+- ``process``: a score per reasoning step, aggregated into the reward (`rewardlab.kinds.process`).
 
 Every trained folder holds ``rewardlab_kind.json`` naming its kind; `load_judge(folder)` returns the matching
 `RewardJudge` (a plain Bradley-Terry folder, which has no such file, loads as `RewardScorer`). Heavy imports
@@ -16,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 KIND_FILE = "rewardlab_kind.json"
-KINDS = ("bradley_terry", "pairwise", "regression", "multi_objective")
+KINDS = ("bradley_terry", "pairwise", "regression", "multi_objective", "process")
 PAIRWISE_NO_REWARD = ("this is a pairwise preference model: it compares two responses to a prompt and gives no "
                       "reward to a single response. Compare responses instead: `rewardlab label` (best-of-n by "
                       "knockout, chosen/rejected pairs), `rewardlab eval`, or POST /compare on `rewardlab serve`")
@@ -99,6 +100,10 @@ def load_judge(folder: str | Path, device: str | None = None, **kwargs: Any) -> 
         from rewardlab.kinds.multi_objective import MultiObjectiveScorer
 
         return MultiObjectiveScorer.from_pretrained(folder, device=device, **kwargs)
+    if kind == "process":
+        from rewardlab.kinds.process import ProcessScorer
+
+        return ProcessScorer.from_pretrained(folder, device=device, **kwargs)
     from rewardlab.scoring import RewardScorer
 
     return RewardScorer.from_pretrained(str(folder), device=device, **kwargs)

@@ -97,6 +97,8 @@ class KindDetails(BaseModel):
                                                                        "the verbosity de-correlation.")
     gates: list[dict[str, float]] | None = Field(None, description="Multi-objective: the gate's weights of the "
                                                                    "corrected scores in the reward.")
+    step_scores: list[list[float]] | None = Field(None, description="Process: P(step correct) of each step; the "
+                                                                    "reward aggregates them (min, last, ...).")
 
 
 class ScoreResponse(KindDetails):

@@ -32,6 +32,14 @@ MULTI_OBJECTIVE_NEEDS_MESSAGES = (
     "'messages' (one conversation) instead, or use /get_reward with OpenRLHF's 'prompts'")
 
 
+PROCESS_NEEDS_PROMPTS = (
+    "a process reward model scores the steps of the solution after the prompt: send 'prompts' (OpenRLHF's field: "
+    "the formatted prompt each query starts with), as many as 'query', or send 'messages' to /v1/rewards")
+PROCESS_NO_PROBABILITY = (
+    "a process reward model's reward aggregates per-step probabilities of being correct; it defines no probability "
+    "that one solution is better than another: compare the rewards (or step_scores) from /v1/rewards instead")
+
+
 class NotServed(Exception):
     """The request asks this model kind for something it does not give (answered 400 with the reason)."""
 
@@ -63,6 +71,7 @@ class ServedModel:
     item_tokens: Callable[[Any], int] = len
     compare_scale: float | None = 1.0  # P(a better) = sigmoid(scale (r_a - r_b)); None: no such probability
     turn_end: Any = None  # the template's end of a turn (TurnEnd), completed on raw texts; None: nothing to add
+    generation_prompt: str = ""  # what add_generation_prompt appends (ChatML "<|im_start|>assistant\n")
 
     def __post_init__(self) -> None:
         # OpenRLHF's queries stop at the end-of-turn token the generator emitted, while training rendered the rest
@@ -74,6 +83,8 @@ class ServedModel:
                 self.turn_end = end_of_turn_suffix(self.encoder.tokenizer)
             except ValueError:  # the template does not render the response text: nothing to complete
                 self.turn_end = None
+            if self.kind == "multi_objective":
+                self.generation_prompt = generation_prompt(self.encoder.tokenizer)
 
     def check_rewards(self) -> None:
         if self.kind == "pairwise":
@@ -91,23 +102,30 @@ class ServedModel:
         """The prompt of each /get_reward query that the kind reads (multi-objective), else None each.
 
         Raises ValueError (answered 422) when the multi-objective kind lacks them."""
-        if self.kind != "multi_objective":
+        if self.kind not in ("multi_objective", "process"):
             return [None] * num_queries  # OpenRLHF sends them anyway: accepted and ignored
         if not isinstance(prompts, list) or len(prompts) != num_queries \
                 or not all(isinstance(p, str) for p in prompts):
-            raise ValueError(MULTI_OBJECTIVE_NEEDS_PROMPTS)
+            raise ValueError(PROCESS_NEEDS_PROMPTS if self.kind == "process" else MULTI_OBJECTIVE_NEEDS_PROMPTS)
         return prompts
 
     def text_item(self, text: str, prompt: str | None) -> tuple[Any, bool]:
+        if self.kind == "process":  # the solution's steps follow the prompt (kinds.process.StepEncoder)
+            if prompt is None:
+                raise NotServed(PROCESS_NEEDS_PROMPTS)
+            return self.encoder.encode_text(text, prompt)
         ids, cut = encode_text(self.encoder, text, self.turn_end)
         if prompt is not None:
+            # OpenRLHF's prompt ends with the generation prompt; the gate was trained on the context alone
+            if self.generation_prompt and prompt.endswith(self.generation_prompt):
+                prompt = prompt[: -len(self.generation_prompt)]
             return (ids, encode_text(self.encoder, prompt)[0]), cut
         return ids, cut
 
     def ids_item(self, ids: Sequence[int]) -> tuple[Any, bool]:
         """A client's own token ids (vLLM's and SGLang's ``input`` / ``input_ids``), left-truncated as text is."""
-        if self.kind == "multi_objective":
-            raise NotServed(MULTI_OBJECTIVE_NEEDS_MESSAGES)
+        if self.kind in ("multi_objective", "process"):
+            raise NotServed(PROCESS_NEEDS_PROMPTS if self.kind == "process" else MULTI_OBJECTIVE_NEEDS_MESSAGES)
         limit = self.encoder.max_length
         return (list(ids[-limit:]), True) if len(ids) > limit else (list(ids), False)
 
@@ -116,7 +134,7 @@ class ServedModel:
         if self.kind == "pairwise":
             return [self.encoder.encode(context, a, b), self.encoder.encode(context, b, a)]
         if self.compare_scale is None:
-            raise NotServed(REGRESSION_NO_PROBABILITY)
+            raise NotServed(PROCESS_NO_PROBABILITY if self.kind == "process" else REGRESSION_NO_PROBABILITY)
         return [self.conversation_item([*context, {"role": "assistant", "content": r}])[0] for r in (a, b)]
 
     def probabilities(self, results: Sequence[Any]) -> list[float]:
@@ -137,23 +155,43 @@ class ServedModel:
 def reward_columns(results: Sequence[dict[str, Any]]) -> dict[str, list[Any]]:
     """``rewards`` and, where the kind has them, the per-attribute / per-objective details, one entry each."""
     out: dict[str, list[Any]] = {"rewards": [r["score"] for r in results]}
-    for key in ("scores", "corrected", "gates"):
+    for key in ("scores", "corrected", "gates", "step_scores"):
         if results and key in results[0]:
             out[key] = [r[key] for r in results]
     return out
+
+
+def generation_prompt(tokenizer: Any) -> str:
+    """What the chat template appends with ``add_generation_prompt=True`` (ChatML ``"<|im_start|>assistant\n"``,
+    nothing for templates whose user turn already opens the answer), read by rendering a probe both ways."""
+    probe = [{"role": "user", "content": "rewardlab-generation-probe"}]
+    try:
+        plain = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=False)
+        opened = tokenizer.apply_chat_template(probe, tokenize=False, add_generation_prompt=True)
+    except Exception:  # a template that refuses the probe: nothing to strip
+        return ""
+    return opened[len(plain) :] if opened.startswith(plain) else ""
 
 
 def openrlhf_reply(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The reply of OpenRLHF's ``serve_rm``: ``rewards`` and ``scores``, one float per query each (its client does
     ``torch.as_tensor(reply["scores"])``), and ``extra_logs`` as ``{name: [one float per query]}``, which it
     concatenates per key and logs: a regression model's attributes by name, a multi-objective model's raw
-    objective scores by name plus ``corrected_<name>`` and ``gate_<name>``."""
+    objective scores by name plus ``corrected_<name>`` and ``gate_<name>``, a process model's ``step_<aggregation>``
+    for each aggregation and ``num_steps``."""
     rewards = [float(r["score"]) for r in results]
     logs: dict[str, list[float]] = {}
     for key, prefix in (("scores", ""), ("corrected", "corrected_"), ("gates", "gate_")):
         if results and key in results[0]:
             for name in results[0][key]:
                 logs[f"{prefix}{name}"] = [float(r[key][name]) for r in results]
+    if results and "step_scores" in results[0]:  # a process model: the reward is its aggregation; log all four
+        from rewardlab.kinds.process import AGGREGATIONS, aggregate
+
+        steps = [[x for x in r["step_scores"] if x == x] for r in results]  # a step cut off on the left is NaN
+        for how in AGGREGATIONS:
+            logs[f"step_{how}"] = [aggregate(s, how) for s in steps]
+        logs["num_steps"] = [float(len(s)) for s in steps]
     return {"rewards": rewards, "scores": list(rewards), "extra_logs": logs}
 
 
@@ -172,6 +210,8 @@ def served_model(scorer: Any) -> ServedModel:
     if kind == "pairwise":
         return ServedModel(kind, scorer.encoder, scorer.first_better_ids, compare_scale=None)
     if kind == "regression":
+        return ServedModel(kind, scorer.encoder, scorer.details_ids, compare_scale=None)
+    if kind == "process":  # item: token ids carrying their step positions (kinds.process.StepIds)
         return ServedModel(kind, scorer.encoder, scorer.details_ids, compare_scale=None)
     if kind == "multi_objective":
         return ServedModel(kind, scorer.encoder,
