@@ -204,14 +204,15 @@ def load_checkpoint(accelerator: Any, path: Path) -> dict[str, Any]:
     return json.loads((path / STATE_FILE).read_text())
 
 
-def resume_checkpoint(accelerator: Any, output_dir: str | Path, identity: dict[str, Any], allow_changes: bool,
-                      log: Callable[[str], None]) -> tuple[Path, dict[str, Any]] | None:
-    """Load the latest intact checkpoint of this run; returns (path, state), or None when there is none.
+def select_checkpoint(output_dir: str | Path, identity: dict[str, Any], allow_changes: bool,
+                      log: Callable[[str], None], below: int | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """The latest intact checkpoint (below step `below`, if given) and its state; None when there is none.
 
-    A checkpoint with a missing, truncated or corrupt file (or one that fails to load) is reported by file and
-    skipped for the previous one. The checkpoint chosen must belong to the same run as `identity` (see
+    Cheap enough to run before the model loads: reads the state files and hashes the checkpoint's files. One
+    with a missing, truncated or corrupt file is reported by name and skipped for the previous one; none
+    intact is an error. The checkpoint chosen must belong to the same run as `identity` (see
     `run_differences`) unless `allow_changes`."""
-    found = list_complete_checkpoints(output_dir)
+    found = [(step, path) for step, path in list_complete_checkpoints(output_dir) if below is None or step < below]
     problems = []
     for _, path in reversed(found):
         try:
@@ -228,15 +229,35 @@ def resume_checkpoint(accelerator: Any, output_dir: str | Path, identity: dict[s
                     "new ones anyway, or start over with --overwrite (deletes its checkpoints)")
             if differences:
                 log(f"--resume_allow_changes: continuing {path.name} with " + "; ".join(differences))
-            try:
-                return path, load_checkpoint(accelerator, path)
-            except Exception as e:  # noqa: BLE001 -- any failure to load makes this checkpoint unusable
-                problem = f"{path} does not load ({type(e).__name__}: {e})"
+            return path, state
         problems.append(problem)
         log(f"checkpoint damaged: {problem}; falling back to the previous checkpoint")
     if problems:
         raise CheckpointError(f"--resume: no intact checkpoint in {checkpoints_root(output_dir)}:\n  "
                               + "\n  ".join(problems) + "\nStart over with --overwrite (deletes them)")
+    return None
+
+
+def resume_checkpoint(accelerator: Any, output_dir: str | Path, identity: dict[str, Any], allow_changes: bool,
+                      log: Callable[[str], None],
+                      chosen: tuple[Path, dict[str, Any]] | None = None) -> tuple[Path, dict[str, Any]] | None:
+    """Load the checkpoint `select_checkpoint` chose (`chosen`, or chosen now); returns (path, state), or None
+    when there is none. One that fails to load (a damage the manifest cannot see, or a checkpoint written
+    before manifests) is reported and the previous one is tried."""
+    if chosen is None:
+        chosen = select_checkpoint(output_dir, identity, allow_changes, log)
+    while chosen is not None:
+        path, _ = chosen
+        try:
+            return path, load_checkpoint(accelerator, path)
+        except Exception as e:  # noqa: BLE001 -- any failure to load makes this checkpoint unusable
+            problem = f"{path} does not load ({type(e).__name__}: {e})"
+        log(f"checkpoint damaged: {problem}; falling back to the previous checkpoint")
+        step = int(_STEP_DIR.match(path.name).group(1))
+        chosen = select_checkpoint(output_dir, identity, allow_changes, log, below=step)
+        if chosen is None:
+            raise CheckpointError(f"--resume: no intact checkpoint in {checkpoints_root(output_dir)}: {problem}; "
+                                  "start over with --overwrite (deletes them)")
     return None
 
 

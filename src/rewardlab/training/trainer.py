@@ -34,6 +34,7 @@ from rewardlab.training.checkpoint import (
     resume_checkpoint,
     run_identity,
     save_checkpoint,
+    select_checkpoint,
 )
 from rewardlab.training.data import TokenizedPairs, tokenize_pairs
 from rewardlab.training.forward import (
@@ -176,6 +177,20 @@ def densify_gradients(params: list[torch.nn.Parameter]) -> None:
             p.grad = p.grad.to_dense()
 
 
+def apply_optimisation_settings(optimizer: Any, scheduler: Any, cfg: TrainConfig) -> None:
+    """After a resume with resume_allow_changes: the checkpoint restored its own learning rate, betas and weight
+    decay into the optimizer and the scheduler's peak; the current config's take over from here (Adam's moments
+    are kept). The schedule's shape (steps, warm-up, kind) already follows the current config."""
+    opt = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrappers
+    sched = getattr(scheduler, "scheduler", scheduler)
+    for group, decay in zip(opt.param_groups, (cfg.weight_decay, 0.0)):  # the groups `_optimizer` makes
+        group.update(initial_lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=decay)
+    sched.base_lrs = [cfg.learning_rate] * len(opt.param_groups)
+    for group, fn in zip(opt.param_groups, sched.lr_lambdas):
+        group["lr"] = cfg.learning_rate * fn(sched.last_epoch)
+    sched._last_lr = [group["lr"] for group in opt.param_groups]
+
+
 def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> Any:
     from transformers import (
         get_constant_schedule_with_warmup,
@@ -297,7 +312,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
 
     out_dir = Path(cfg.output_dir)
     if is_main:  # before anything loads: refuse a folder the run would damage or another run's checkpoints
-        prepare_run_folder(out_dir, resume=cfg.resume, overwrite=cfg.overwrite,
+        prepare_run_folder(cfg.output_dir, resume=cfg.resume, overwrite=cfg.overwrite,
                            inputs=(cfg.data, cfg.eval_data, cfg.model), log=log)
     world = accelerator.num_processes
     if cfg.batch_size % (cfg.micro_batch_size * world):
@@ -328,6 +343,9 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     pad_id = tokenizer.pad_token_id
 
     train_pairs, eval_pairs, report = load_training_pairs(cfg, log)
+    identity = run_identity(config_to_dict(cfg), train_pairs, eval_pairs)  # what a checkpoint must match
+    # --resume: the checkpoint is checked (files intact, same run) before the model loads
+    chosen = select_checkpoint(out_dir, identity, cfg.resume_allow_changes, log) if cfg.resume else None
     encoder = ConversationEncoder(tokenizer, cfg.max_length)
     train_data = tokenize_pairs(train_pairs, encoder, "tokenizing train", show_progress=is_main and not quiet)
     eval_data = tokenize_pairs(eval_pairs, encoder, "tokenizing held-out", show_progress=is_main and not quiet)
@@ -365,9 +383,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     train_log: list[dict[str, Any]] = []
     eval_log: list[dict[str, Any]] = []
     start_step = 0
-    identity = run_identity(config_to_dict(cfg), train_pairs, eval_pairs)  # what a checkpoint must match
     if cfg.resume:
-        found = resume_checkpoint(accelerator, out_dir, identity, cfg.resume_allow_changes, log)
+        found = resume_checkpoint(accelerator, out_dir, identity, cfg.resume_allow_changes, log, chosen)
         if found is None:
             log(f"--resume: no complete checkpoint in {out_dir / 'checkpoints'}; starting from scratch")
         else:
@@ -376,6 +393,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
             train_log, eval_log = state["train_log"], state["eval_log"]
             summary["eval_before"] = state.get("eval_before")
             log(f"resumed from {ckpt} at step {start_step}/{steps}")
+            if cfg.resume_allow_changes:
+                apply_optimisation_settings(optimizer, scheduler, cfg)
 
     writer = None
     if is_main and cfg.report_to == "tensorboard":
