@@ -44,7 +44,7 @@ def client(tiny_model_dir):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=bodies, path=st.sampled_from(["/v1/rewards", "/get_reward", "/compare"]))
+@given(body=bodies, path=st.sampled_from(["/v1/rewards", "/get_reward", "/compare", "/classify", "/pooling"]))
 def test_any_body_gets_a_clear_answer(client, body, path):
     r = client.post(path, content=body, headers={"content-type": "application/json"})
     SEEN[r.status_code] = SEEN.get(r.status_code, 0) + 1

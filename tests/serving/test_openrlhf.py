@@ -178,3 +178,27 @@ def test_regression_reply_parses_in_openrlhf(trained_regression):
     assert set(logs) == set(cfg.attributes)
     for name in cfg.attributes:
         assert [x.item() for x in logs[name]] == pytest.approx([d["scores"][name] for d in details], abs=1e-5)
+
+
+def test_generation_prompt_is_read_from_the_template(chatml_folder, tiny_scorer):
+    from transformers import AutoTokenizer
+
+    from rewardlab.serving.kinds import generation_prompt
+
+    chatml = AutoTokenizer.from_pretrained(str(chatml_folder))
+    assert generation_prompt(chatml) == "<|im_start|>assistant\n"
+    _, prompt = openrlhf_query(chatml, CONVS[0])  # the multi-objective gate's input, as OpenRLHF sends it
+    assert prompt == chatml.apply_chat_template(CONVS[0][:1], tokenize=False) + generation_prompt(chatml)
+    assert generation_prompt(tiny_scorer.tokenizer) == ""  # [INST] ... [/INST] already opens the answer
+
+
+def test_the_default_body_limit_holds_a_real_rollout():
+    """1,024 queries of 8,000 characters with their 3,000-character prompts, JSON-encoded as OpenRLHF's clients do
+    (requests and aiohttp: json.dumps, ensure_ascii: non-ASCII as 6-byte \\uXXXX escapes): 11.4 MiB."""
+    text = ("Reward models read the whole response. " * 8 + "Grüße, 你好. ")
+    query = (text * (8000 // len(text) + 1))[:8000]
+    prompt = query[:3000]
+    body = json.dumps({"query": [query] * 1024, "prompts": [prompt] * 1024, "labels": [""] * 1024})
+    assert len(body) > 8 * 1024 * 1024  # over the old limit: OpenRLHF got 413 and gave up after 5 retries
+    assert len(body) <= ServeConfig().max_body_bytes
+    assert 8000 <= ServeConfig().max_text_chars and 1024 <= ServeConfig().max_items_per_request
