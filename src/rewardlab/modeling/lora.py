@@ -21,10 +21,15 @@ def is_adapter_dir(path: str | Path) -> bool:
 def add_lora(model: Any, r: int, alpha: int, dropout: float, target_modules: str) -> Any:
     from peft import LoraConfig, get_peft_model
 
+    from rewardlab.modeling.moe import expert_parameter_names
+
     targets: Any = target_modules if target_modules == "all-linear" else [
         t.strip() for t in target_modules.split(",") if t.strip()]
+    # a mixture of experts: "all-linear" also means the routed experts, whose weights are 3-D tensors (moe.py)
+    experts = expert_parameter_names(model) if target_modules == "all-linear" else []
     config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=targets, task_type="SEQ_CLS",
-                        modules_to_save=[SCORE_HEAD], exclude_modules=[SCORE_HEAD])
+                        modules_to_save=[SCORE_HEAD], exclude_modules=[SCORE_HEAD],
+                        **({"target_parameters": experts} if experts else {}))
     return get_peft_model(model, config)
 
 

@@ -67,20 +67,27 @@ def build_tiny_model_dir(path: str | Path, hidden_size: int = 32, num_layers: in
                          architecture: str = "llama", rope_theta: float = 10000.0) -> Path:
     """Write a tiny causal LM + tokenizer folder (safetensors) to `path` and return it.
 
+    `architecture`: "llama", or a mixture of experts: "mixtral" (4 experts, top-2, as Mixtral's 8 / top-2) or
+    "qwen2_moe" (4 routed experts, top-2, plus the gated shared expert of Qwen1.5-MoE).
     `rope_theta` other than Llama's default 10,000 makes a loader that drops it show (issue 16.4)."""
     import torch
-    from transformers import AutoModelForCausalLM, LlamaConfig
+    from transformers import AutoModelForCausalLM, LlamaConfig, MixtralConfig, Qwen2MoeConfig
 
     path = Path(path)
     tokenizer = build_byte_tokenizer()
-    if architecture != "llama":
-        raise ValueError(f"unsupported tiny architecture {architecture!r}")
-    config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
-        num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=4096,
-        bos_token_id=1, eos_token_id=2, pad_token_id=None, tie_word_embeddings=False,
-        rope_parameters={"rope_type": "default", "rope_theta": rope_theta},
-    )
+    common = dict(vocab_size=len(tokenizer), hidden_size=hidden_size, intermediate_size=hidden_size * 2,
+                  num_hidden_layers=num_layers, num_attention_heads=4, num_key_value_heads=2,
+                  max_position_embeddings=4096, bos_token_id=1, eos_token_id=2, pad_token_id=None,
+                  tie_word_embeddings=False, rope_parameters={"rope_type": "default", "rope_theta": rope_theta})
+    if architecture == "llama":
+        config = LlamaConfig(**common)
+    elif architecture == "mixtral":
+        config = MixtralConfig(**common, num_local_experts=4, num_experts_per_tok=2)
+    elif architecture == "qwen2_moe":
+        config = Qwen2MoeConfig(**common, num_experts=4, num_experts_per_tok=2, moe_intermediate_size=hidden_size,
+                                shared_expert_intermediate_size=hidden_size * 2)
+    else:
+        raise ValueError(f"unsupported tiny architecture {architecture!r} (llama, mixtral or qwen2_moe)")
     torch.manual_seed(seed)
     model = AutoModelForCausalLM.from_config(config)
     model.save_pretrained(path, safe_serialization=True)

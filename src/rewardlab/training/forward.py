@@ -34,14 +34,26 @@ def pad_batch(sequences: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Te
     return input_ids, attention_mask, last_index
 
 
+def _backbone(model: Any, router_logits: list | None, **inputs: Any) -> torch.Tensor:
+    """The backbone's last hidden state; a mixture of experts' router logits (one [tokens, experts] tensor per
+    MoE layer) appended to `router_logits` when a list is given."""
+    if router_logits is None:
+        return unwrap_peft(model).base_model(**inputs).last_hidden_state
+    out = unwrap_peft(model).base_model(**inputs, output_router_logits=True)
+    router_logits.extend(out.router_logits)
+    return out.last_hidden_state
+
+
 def sequence_rewards(model: Any, input_ids: torch.Tensor, attention_mask: torch.Tensor,
-                     last_index: torch.Tensor) -> torch.Tensor:
-    """Rewards [N] (float32) read at `last_index` of each right-padded row. input_ids/attention_mask: [N, T]."""
+                     last_index: torch.Tensor, router_logits: list | None = None) -> torch.Tensor:
+    """Rewards [N] (float32) read at `last_index` of each right-padded row. input_ids/attention_mask: [N, T].
+    `router_logits`: a list to receive a mixture of experts' router logits ([N * T, experts] per MoE layer)."""
     head = score_head(model)
     if head is None:  # an exotic head: fall back to the model's own pooling
+        if router_logits is not None:
+            raise ValueError("router logits need a model with a `score` head")
         return model(input_ids=input_ids, attention_mask=attention_mask).logits[:, 0].float()
-    hidden = unwrap_peft(model).base_model(input_ids=input_ids, attention_mask=attention_mask
-                                           ).last_hidden_state  # [N, T, H]
+    hidden = _backbone(model, router_logits, input_ids=input_ids, attention_mask=attention_mask)  # [N, T, H]
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     return head(hidden[rows, last_index.to(hidden.device)]).squeeze(-1).float()  # [N]
 
@@ -93,13 +105,24 @@ def pack_shared_context(chosen: Sequence[Sequence[int]], rejected: Sequence[Sequ
 
 
 def packed_pair_rewards(model: Any, input_ids: torch.Tensor, mask4d: torch.Tensor, position_ids: torch.Tensor,
-                        chosen_index: torch.Tensor, rejected_index: torch.Tensor) -> torch.Tensor:
-    """Rewards [2B] = [chosen rewards; rejected rewards] from a `pack_shared_context` batch."""
+                        chosen_index: torch.Tensor, rejected_index: torch.Tensor,
+                        router_logits: list | None = None) -> torch.Tensor:
+    """Rewards [2B] = [chosen rewards; rejected rewards] from a `pack_shared_context` batch (`router_logits`: as
+    in `sequence_rewards`, [B * L, experts] per MoE layer)."""
     head = score_head(model)
     if head is None:
         raise ValueError("shared-context packing needs a model with a `score` head; set shared_context: false")
-    hidden = unwrap_peft(model).base_model(input_ids=input_ids, attention_mask=mask4d, position_ids=position_ids
-                                           ).last_hidden_state  # [B, L, H]
+    hidden = _backbone(model, router_logits, input_ids=input_ids, attention_mask=mask4d,
+                       position_ids=position_ids)  # [B, L, H]
     rows = torch.arange(hidden.shape[0], device=hidden.device)
     picked = torch.cat([hidden[rows, chosen_index.to(hidden.device)], hidden[rows, rejected_index.to(hidden.device)]])
     return head(picked).squeeze(-1).float()
+
+
+def packed_token_multiplicity(mask4d: torch.Tensor, chosen_index: torch.Tensor,
+                              rejected_index: torch.Tensor) -> torch.Tensor:
+    """[B, L]: how many of a `pack_shared_context` row's two sequences each token belongs to (shared context 2,
+    a suffix 1, padding 0) -- the tokens the reward position of each sequence attends to. mask4d: [B, 1, L, L]."""
+    rows = torch.arange(mask4d.shape[0], device=mask4d.device)
+    sees = mask4d[:, 0]  # [B, L, L] query x key
+    return sees[rows, chosen_index.to(mask4d.device)].long() + sees[rows, rejected_index.to(mask4d.device)].long()

@@ -82,6 +82,15 @@ def base_model_hub_id(name: str) -> str | None:
     return name if _HUB_ID.fullmatch(name) else None
 
 
+def _moe_rows(summary: dict[str, Any]) -> list[str]:
+    """A mixture of experts: its routing and the router load-balancing loss it was trained with."""
+    moe = summary.get("moe")
+    if not moe:
+        return []
+    return [f"| experts (top-k) | {moe['num_experts']} (top-{moe['top_k']}) |",
+            f"| router_aux_loss_coef | {moe['router_aux_loss_coef']} |"]
+
+
 def render_model_card(config: dict[str, Any], summary: dict[str, Any], path: str) -> str:
     rows = []
     for label, key in (("untrained", "eval_before"), ("trained", "eval_after")):
@@ -106,7 +115,7 @@ def render_model_card(config: dict[str, Any], summary: dict[str, Any], path: str
         max_length=config["max_length"],
         truncated=summary.get("truncated_conversations", 0),
         folded=summary.get("system_folded_pairs", 0),
-        hparams="\n".join(f"| {k} | {config.get(k)} |" for k in HPARAMS),
+        hparams="\n".join([f"| {k} | {config.get(k)} |" for k in HPARAMS] + _moe_rows(summary)),
         accuracy_rows="\n".join(rows) or "| (no held-out pairs) | | | |",
         path=path,
         bos_note=bos_note,

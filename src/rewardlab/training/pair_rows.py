@@ -62,6 +62,8 @@ class RowSegments:
 
     plan: list[tuple[int, tuple[tuple[int, int], ...]]]
     calls: int = 0  # attention layers that used the segments (checked after the forward)
+    # [T] sequences each row token belongs to (a pair's shared context: 2): what padded sequences would count
+    multiplicity: torch.Tensor | None = None
     reward_index: torch.Tensor | None = None  # distinct row positions whose final hidden state is read (row_rewards)
     _masks: dict[tuple[int, int, Any], torch.Tensor] = dataclasses.field(default_factory=dict, repr=False)
 
@@ -210,6 +212,10 @@ class _Node:
         self.children: dict[int, _Node] = {}
         self.ends: list[int] = []
 
+    def sequences(self) -> int:
+        """How many sequences pass through this node (end in it or below)."""
+        return len(self.ends) + sum(child.sequences() for child in self.children.values())
+
 
 def _prefix_tree(sequences: Sequence[Sequence[int]]) -> _Node:
     root = _Node([])
@@ -245,6 +251,7 @@ def pack_sequences(sequences: Sequence[Sequence[int]]
     """
     ids: list[int] = []
     pos: list[int] = []
+    through: list[int] = []  # per row token: the sequences it belongs to
     plan: list[tuple[int, tuple[tuple[int, int], ...]]] = []
     last = [0] * len(sequences)
     root = _prefix_tree(sequences)
@@ -257,6 +264,7 @@ def pack_sequences(sequences: Sequence[Sequence[int]]
         while True:
             ids += node.tokens
             pos += range(depth, depth + len(node.tokens))
+            through += [node.sequences()] * len(node.tokens)
             n, depth = n + len(node.tokens), depth + len(node.tokens)
             for k in node.ends:
                 last[k] = len(ids) - 1
@@ -268,7 +276,8 @@ def pack_sequences(sequences: Sequence[Sequence[int]]
             node = kids[0]
         plan.append((n, context))
         stack += branches
-    return torch.tensor([ids]), torch.tensor([pos]), RowSegments(plan), last, len(ids)
+    segments = RowSegments(plan, multiplicity=torch.tensor(through))
+    return torch.tensor([ids]), torch.tensor([pos]), segments, last, len(ids)
 
 
 def pack_group_rows(groups: Sequence[Sequence[Sequence[int]]]
@@ -295,8 +304,12 @@ def pack_pair_rows(chosen: Sequence[Sequence[int]], rejected: Sequence[Sequence[
 
 
 def row_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: RowSegments,
-                index: torch.Tensor) -> torch.Tensor:
-    """Rewards (float32) read at the row positions `index` of a packed row."""
+                index: torch.Tensor, router_logits: list | None = None) -> torch.Tensor:
+    """Rewards (float32) read at the row positions `index` of a packed row.
+
+    `router_logits`: a list to receive a mixture-of-experts model's router logits, one [T, experts] tensor per
+    MoE layer. The last-layer shortcut is then off for this call: the router must see every token.
+    """
     from rewardlab.training.forward import score_head, unwrap_peft
 
     head = score_head(model)
@@ -310,8 +323,12 @@ def row_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor,
     _restrict_last_mlp(base)
     index = index.to(input_ids.device)
     # identical sequences share their last position; index_copy in the last MLP's hook needs distinct ones
-    segments.calls, segments.reward_index = 0, torch.unique(index)
-    hidden = base(input_ids=input_ids, position_ids=position_ids, **{_KWARG: segments}).last_hidden_state[0]
+    segments.calls, segments.reward_index = 0, torch.unique(index) if router_logits is None else None
+    extra = {} if router_logits is None else {"output_router_logits": True}
+    out = base(input_ids=input_ids, position_ids=position_ids, **{_KWARG: segments}, **extra)
+    if router_logits is not None:
+        router_logits.extend(out.router_logits)
+    hidden = out.last_hidden_state[0]
     if segments.calls == 0:  # the architecture did not pass keyword arguments down to its attention
         raise PairRowsUnsupported(f"{type(base).__name__} does not route attention through the transformers "
                                   "attention interface with keyword arguments")
@@ -319,6 +336,8 @@ def row_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor,
 
 
 def pair_rows_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor, segments: RowSegments,
-                      chosen_index: torch.Tensor, rejected_index: torch.Tensor) -> torch.Tensor:
+                      chosen_index: torch.Tensor, rejected_index: torch.Tensor,
+                      router_logits: list | None = None) -> torch.Tensor:
     """Rewards [2k] = [chosen rewards; rejected rewards] of a `pack_pair_rows` micro-batch."""
-    return row_rewards(model, input_ids, position_ids, segments, torch.cat([chosen_index, rejected_index]))
+    return row_rewards(model, input_ids, position_ids, segments, torch.cat([chosen_index, rejected_index]),
+                       router_logits)
