@@ -68,7 +68,9 @@ def test_eval_of_a_kind_folder_takes_batch_size_and_max_length(trained_regressio
 
     monkeypatch.setattr(ec, "eval_command", fake_eval_command)
     cfg, _ = trained_regression
-    rc = main(["eval", cfg.output_dir, "--benchmark", "pairs", "--data", "x.jsonl", "--batch-size", "3",
+    data = tmp_path / "x.jsonl"  # must exist: a missing --data file is refused before the model loads
+    data.write_text("")
+    rc = main(["eval", cfg.output_dir, "--benchmark", "pairs", "--data", str(data), "--batch-size", "3",
                "--max-length", "77"])
     assert rc == 0
     judge = seen["judge"]

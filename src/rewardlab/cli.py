@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,25 @@ def parse_overrides(extra: list[str]) -> dict[str, Any]:
     return out
 
 
+def _check_model_name(name: str) -> None:
+    """A model argument that can only be a local path and does not exist fails now, before 30-50 s of hub retries."""
+    from rewardlab.modeling.embedded import EMBEDDED_MODELS
+    from rewardlab.preflight import check_local_or_hub
+
+    check_local_or_hub(name, "model", special=tuple(EMBEDDED_MODELS))
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (a batch size of 0 used to fail after the model loaded)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def _config_help(cls: type) -> str:
     lines = ["config fields (override any with --name value):"]
     for f in dataclasses.fields(cls):
@@ -57,6 +77,7 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
     import importlib
 
     from rewardlab.config import TrainConfig, load_config
+    from rewardlab.preflight import check_training_inputs
     from rewardlab.training.trainer import train
 
     overrides = parse_overrides(extra)
@@ -65,6 +86,7 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
         module_name, config_name, train_name = KIND_TRAINERS[kind]
         module = importlib.import_module(module_name)
         cfg = load_config(getattr(module, config_name), args.recipe, overrides)
+        check_training_inputs(cfg)
         result = getattr(module, train_name)(cfg)
         verbs = "eval / serve / label" if kind == "pairwise" else "eval / score / serve / label"
         print(f"{kind} model: {result.output_dir}  ({verbs} load it by its rewardlab_kind.json)")
@@ -80,6 +102,8 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
 def _print_result(result: Any) -> None:
     import os
 
+    from rewardlab.metrics import interval_note
+
     if int(os.environ.get("RANK", "0")) != 0:  # under accelerate/torchrun only rank 0 reports
         return
     s = result.summary
@@ -87,8 +111,9 @@ def _print_result(result: Any) -> None:
     for label, key in (("before training", "eval_before"), ("after training ", "eval_after")):
         e = s.get(key)
         if e:
-            print(f"held-out accuracy {label}: {e['accuracy']:.3f}  "
-                  f"(95% CI {e['accuracy_ci_low']:.3f}-{e['accuracy_ci_high']:.3f}, {e['num_pairs']} pairs)")
+            note = interval_note(e["num_pairs"], e["accuracy_ci_low"], e["accuracy_ci_high"])
+            interval = note or f"95% CI {e['accuracy_ci_low']:.3f}-{e['accuracy_ci_high']:.3f}, {e['num_pairs']} pairs"
+            print(f"held-out accuracy {label}: {e['accuracy']:.3f}  ({interval})")
     out = result.output_dir
     print(f"model:          {out}")
     print(f"training curve: {out / 'training_curve.png'}")
@@ -109,16 +134,27 @@ def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_score(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.preflight import check_input_file, check_output_file
     from rewardlab.scoring import score_command
 
+    _check_model_name(args.model)
+    check_input_file(args.input, "input")
+    check_output_file(args.output, "--output")
     return score_command(args.model, args.input, args.output, device=args.device, batch_size=args.batch_size,
                          max_length=args.max_length)
 
 
 def cmd_data_build(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.config import _convert
     from rewardlab.data.cli_commands import build_command
+    from rewardlab.data.mixtures import DataBuildConfig
 
-    return build_command(args.recipe, args.out, parse_overrides(extra), overwrite=args.overwrite)
+    overrides = parse_overrides(extra)
+    scalar = {f.name: f.type for f in dataclasses.fields(DataBuildConfig) if f.type in ("int", "float", "bool")}
+    for key, value in overrides.items():  # `--seed abc` used to reach the build as a string
+        if key in scalar:
+            overrides[key] = _convert(value, scalar[key], key)
+    return build_command(args.recipe, args.out, overrides, overwrite=args.overwrite)
 
 
 def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
@@ -130,7 +166,13 @@ def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.evaluation.cli_commands import eval_command
     from rewardlab.kinds import KIND_FILE, load_scorer
+    from rewardlab.preflight import check_local_or_hub, check_output_folder
 
+    _check_model_name(args.model)
+    if args.benchmark == "pairs" and not args.data:
+        raise ValueError("--benchmark pairs needs a file of held-out pairs: --data FILE")
+    check_local_or_hub(args.data, "--data")
+    check_output_folder(args.out, "--out")
     if args.benchmark in ("processbench", "steps"):  # step-level benchmarks of process reward models
         from rewardlab.evaluation.processbench import process_eval_command
 
@@ -150,8 +192,15 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_merge(args: argparse.Namespace, extra: list[str]) -> int:
-    from rewardlab.modeling.lora import merge_adapter
+    from rewardlab.modeling.lora import is_adapter_dir, merge_adapter
+    from rewardlab.preflight import check_output_folder
 
+    if not Path(args.adapter).is_dir():
+        raise FileNotFoundError(f"{args.adapter}: no such folder (merge takes the folder a --lora_r training wrote)")
+    if not is_adapter_dir(args.adapter):
+        raise ValueError(f"{args.adapter} is not a LoRA adapter folder (no adapter_config.json): it was not trained "
+                         "with --lora_r, so it is already a full model and there is nothing to merge")
+    check_output_folder(args.out, "--out")
     out = merge_adapter(args.adapter, args.out, overwrite=args.overwrite)
     print(f"merged {args.adapter} -> {out} (a full AutoModelForSequenceClassification folder)")
     return 0
@@ -159,10 +208,17 @@ def cmd_merge(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.config import convert_overrides
-    from rewardlab.serving.cli_commands import serve_command
+    from rewardlab.serving.cli_commands import API_KEY_ENV, serve_command
     from rewardlab.serving.config import ServeConfig
 
     overrides = convert_overrides(ServeConfig, parse_overrides(extra))
+    # An empty key would mean "no auth" further down: `--api-key "$UNSET"` must not open the server.
+    if args.api_key is not None and not args.api_key.strip():
+        raise ValueError("--api-key is empty (an unset shell variable?); give a key, or leave the option out "
+                         "to serve without one")
+    if args.api_key is None and API_KEY_ENV in os.environ and not os.environ[API_KEY_ENV].strip():
+        raise ValueError(f"${API_KEY_ENV} is set but empty; set a key or unset the variable")
+    _check_model_name(args.model)
     return serve_command(args.model, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
                          dtype=args.dtype, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
                          log_level=args.log_level, **overrides)
@@ -170,7 +226,14 @@ def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
 
 def cmd_label(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.labeling import label_command
+    from rewardlab.preflight import check_input_file, check_output_file
 
+    if args.out_best is None and args.out_pairs is None:
+        raise ValueError("nothing to write: pass --out-best, --out-pairs or both")
+    _check_model_name(args.model)
+    check_input_file(args.input, "input")
+    check_output_file(args.out_best, "--out-best")
+    check_output_file(args.out_pairs, "--out-pairs")
     return label_command(args.model, args.input, out_best=args.out_best, out_pairs=args.out_pairs, mode=args.mode,
                          margin=args.margin, pair_format=args.pair_format, on_invalid=args.on_invalid,
                          device=args.device, dtype=args.dtype, batch_size=args.batch_size,
@@ -200,8 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("input", help="JSONL: rows with 'messages' (a conversation) or 'prompt' + 'response'")
     p.add_argument("-o", "--output", help="output JSONL (default: stdout); each row gains 'reward' (and 'scores', "
                                           "per attribute / objective, from regression and multi-objective models)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-length", type=int, default=None, help=MAX_LENGTH_HELP)
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--max-length", type=positive_int, default=None, help=MAX_LENGTH_HELP)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
     p.set_defaults(func=cmd_score)
 
@@ -214,15 +277,15 @@ def build_parser() -> argparse.ArgumentParser:
                                   "required for --benchmark pairs")
     p.add_argument("--split", default=None, help="split to read (default: the benchmark's official split)")
     p.add_argument("--out", default=None, help="results folder (default: <model>/eval/<benchmark>)")
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-length", type=int, default=2048, help="tokens (RewardBench's official run uses 2048)")
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--max-length", type=positive_int, default=2048, help="tokens (RewardBench's official run uses 2048)")
     p.add_argument("--ties", choices=["wrong", "half"], default="wrong",
                    help="a tie counts as wrong (official leaderboard) or as half right")
     p.add_argument("--weights", choices=["leaderboard", "legacy-2024-09"], default="leaderboard",
                    help="RewardBench v1 subset weights: upstream's today, or those before 2024-09-10 (XSTest 250/154) "
                         "to reproduce older model cards")
-    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples for the 95%% intervals")
-    p.add_argument("--limit", type=int, default=None, help="evaluate only the first N rows (smoke tests)")
+    p.add_argument("--bootstrap", type=positive_int, default=1000, help="bootstrap resamples for the 95%% intervals")
+    p.add_argument("--limit", type=positive_int, default=None, help="evaluate only the first N rows (smoke tests)")
     p.add_argument("--device", default=None)
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--update-card", action="store_true", help="write the results into the model's README.md")
@@ -240,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--api-key", default=None, help="require this key (default: $REWARDLAB_API_KEY if set)")
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None, choices=[None, "float32", "bfloat16", "float16"])
-    p.add_argument("--max-length", type=int, default=None, help=MAX_LENGTH_HELP)
+    p.add_argument("--max-length", type=positive_int, default=None, help=MAX_LENGTH_HELP)
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=cmd_serve)
@@ -258,8 +321,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--on-invalid", choices=["error", "drop"], default="error")
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None, choices=[None, "float32", "bfloat16", "float16"])
-    p.add_argument("--batch-size", type=int, default=16)
-    p.add_argument("--max-length", type=int, default=None, help=MAX_LENGTH_HELP)
+    p.add_argument("--batch-size", type=positive_int, default=16)
+    p.add_argument("--max-length", type=positive_int, default=None, help=MAX_LENGTH_HELP)
     p.add_argument("--trust-remote-code", action="store_true")
     p.set_defaults(func=cmd_label)
 
@@ -292,12 +355,12 @@ def main(argv: list[str] | None = None) -> int:
         args = argparse.Namespace(verb=argv[0], recipe=recipe, func=cmd_train if argv[0] == "train" else cmd_quickstart)
         extra = rest
     else:
-        args, extra = parser.parse_known_args(argv)
+        args, extra = parser.parse_known_args(_dashed_options(parser, argv))
     if extra and not (args.verb in ("train", "quickstart", "serve") or getattr(args, "data_verb", None) == "build"):
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra)
-    except (DataError, ValueError, FileNotFoundError, PermissionError) as e:
+    except (DataError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as e:
         print(f"rewardlab {args.verb}: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # unreachable hub, full disk, unreadable file: say what, without a traceback
@@ -306,6 +369,31 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as e:  # a failure no check foresaw: one line, the traceback on request
+        if os.environ.get("REWARDLAB_TRACEBACK"):
+            raise
+        print(f"rewardlab {args.verb}: error: {type(e).__name__}: {e} (REWARDLAB_TRACEBACK=1 shows where; "
+              "please report it)", file=sys.stderr)
+        return 1
+
+
+def _dashed_options(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:
+    """`--api_key x` -> `--api-key x` where the verb has that option: train's config fields are spelled with '_',
+    so users type them that way elsewhere too (serve took `--api_key` for a ServeConfig field and crashed)."""
+    known: set[str] = set()
+    current = parser
+    for token in argv[:2]:  # the verb, and a sub-verb (`data build`)
+        subparsers = [a for a in current._actions if isinstance(a, argparse._SubParsersAction)]
+        if not subparsers or token not in subparsers[0].choices:
+            break
+        current = subparsers[0].choices[token]
+        known = set(current._option_string_actions)
+    out = []
+    for token in argv:
+        name, eq, value = token.partition("=")
+        dashed = name.replace("_", "-")
+        out.append(dashed + eq + value if name.startswith("--") and name not in known and dashed in known else token)
+    return out
 
 
 if __name__ == "__main__":

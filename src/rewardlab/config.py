@@ -5,6 +5,7 @@ overridable from the command line (``--key value``). Each field is documented on
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 import types
 import typing
@@ -18,6 +19,37 @@ REPO_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
 
 def field(default: Any, help: str, **kw: Any) -> Any:
     return dataclasses.field(default=default, metadata={"help": help}, **kw)
+
+
+def check_fields(config: Any, names: tuple[str, ...], ok: Any, requirement: str) -> None:
+    """One-line ValueError for the first of `names` whose value fails `ok` (None, an unset optional, passes).
+
+    Called from ``__post_init__``, so a bad value stops the run before any model or data loads.
+    """
+    for name in names:
+        value = getattr(config, name)
+        if value is not None and not ok(value):
+            raise ValueError(f"{name} must be {requirement}, got {value!r}")
+
+
+def at_least_one(value: Any) -> bool:
+    return value >= 1
+
+
+def positive_finite(value: Any) -> bool:
+    return math.isfinite(value) and value > 0
+
+
+def non_negative_finite(value: Any) -> bool:
+    return math.isfinite(value) and value >= 0
+
+
+def unit_interval(value: Any) -> bool:  # [0, 1)
+    return 0.0 <= value < 1.0
+
+
+def non_empty(value: Any) -> bool:
+    return bool(str(value).strip())
 
 
 @dataclasses.dataclass
@@ -116,6 +148,19 @@ class TrainConfig:
             raise ValueError("load_in_4bit (QLoRA) trains adapters only: set lora_r, e.g. --lora_r 16")
         if self.report_to not in ("tensorboard", "none"):
             raise ValueError(f"report_to must be tensorboard or none, got {self.report_to!r}")
+        check_fields(self, ("model", "data", "data_split", "eval_split", "lora_target_modules"), non_empty,
+                     "a non-empty string (an unset shell variable?)")
+        if self.eval_data is not None and not non_empty(self.eval_data):
+            raise ValueError("eval_data is empty (an unset shell variable?); give a file or leave it unset")
+        check_fields(self, ("logging_steps", "eval_batch_size", "num_proc"), at_least_one, "at least 1")
+        check_fields(self, ("max_train_pairs", "max_eval_pairs", "max_steps", "eval_steps", "save_steps"),
+                     at_least_one, "at least 1 (or none: no limit)")
+        check_fields(self, ("learning_rate", "num_epochs", "lora_alpha"), positive_finite, "a positive number")
+        check_fields(self, ("weight_decay", "max_grad_norm", "center_rewards_coefficient"), non_negative_finite,
+                     ">= 0")
+        check_fields(self, ("adam_beta1", "adam_beta2", "lora_dropout"), unit_interval, "in [0, 1)")
+        if self.save_total_limit < 0:
+            raise ValueError(f"save_total_limit must be >= 0 (0: keep every checkpoint), got {self.save_total_limit}")
 
 
 def _convert(value: Any, annotation: Any, name: str) -> Any:

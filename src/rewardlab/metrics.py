@@ -31,3 +31,22 @@ def accuracy_with_interval(chosen: Sequence[float], rejected: Sequence[float], t
     low, high = bootstrap_interval(outcomes, num_samples, seed=seed)
     return {"accuracy": float(outcomes.mean()) if outcomes.size else float("nan"), "accuracy_ci_low": low,
             "accuracy_ci_high": high, "num_pairs": int(outcomes.size)}
+
+
+# Below this many pairs a held-out accuracy interval is not worth printing: each pair moves the accuracy by 1/n,
+# and the percentile bootstrap of a proportion under-covers at small n (it needs roughly n p (1 - p) >= 5-10).
+MIN_PAIRS_FOR_INTERVAL = 30
+
+
+def interval_note(num_pairs: int, low: float, high: float) -> str | None:
+    """Why an accuracy interval from `accuracy_with_interval` says nothing, or None when it can be shown.
+
+    When every pair agrees (accuracy 0 or 1) every resample is the same and the bootstrap interval collapses to
+    a point: 4 of 4 right printed "95% CI 1.000-1.000", where the exact (Clopper-Pearson) interval is
+    [0.025 ** (1/4), 1] = [0.40, 1].
+    """
+    if num_pairs < MIN_PAIRS_FOR_INTERVAL:
+        return f"{num_pairs} pairs: too few for a meaningful 95% interval"
+    if low == high:
+        return "every bootstrap resample gave the same accuracy: no meaningful 95% interval"
+    return None

@@ -38,6 +38,12 @@ class OptimSettings:
     seed: int = field(42, "Seed for data order, held-out split and initialisation.")
 
     def check_optim(self) -> None:
+        from rewardlab.config import at_least_one, check_fields, non_negative_finite, unit_interval
+
+        check_fields(self, ("batch_size", "micro_batch_size"), at_least_one, "at least 1")
+        check_fields(self, ("max_steps",), at_least_one, "at least 1 (or none: num_epochs decides)")
+        check_fields(self, ("weight_decay", "max_grad_norm"), non_negative_finite, ">= 0")
+        check_fields(self, ("warmup_ratio", "adam_beta1", "adam_beta2"), unit_interval, "in [0, 1)")
         if self.batch_size % self.micro_batch_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
                              f"({self.micro_batch_size})")
@@ -45,8 +51,9 @@ class OptimSettings:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
         if self.lr_scheduler not in ("cosine", "linear", "constant"):
             raise ValueError(f"lr_scheduler must be cosine, linear or constant, got {self.lr_scheduler!r}")
-        if self.learning_rate <= 0 or self.num_epochs <= 0:
-            raise ValueError("learning_rate and num_epochs must be positive")
+        if not (self.learning_rate > 0 and self.num_epochs > 0):  # also refuses nan
+            raise ValueError(f"learning_rate and num_epochs must be positive, got {self.learning_rate} and "
+                             f"{self.num_epochs}")
 
 
 def pick_device(device: str | None = None) -> str:
@@ -65,9 +72,14 @@ def run_training(model: torch.nn.Module, cfg: OptimSettings, num_examples: int,
     ``sum / batch_size`` so the step's gradient is the mean over its examples.
     """
     from rewardlab.training import lean
-    from rewardlab.training.batching import step_indices, total_steps
+    from rewardlab.training.batching import fit_batch_size, step_indices, total_steps
     from rewardlab.training.trainer import _optimizer, _scheduler
 
+    batch_size = fit_batch_size(num_examples, cfg.batch_size, cfg.micro_batch_size)
+    if batch_size != cfg.batch_size:
+        log(f"note: batch_size {cfg.batch_size} is more than the {num_examples} training examples; using "
+            f"{batch_size}, i.e. one optimizer step per epoch")
+        cfg = dataclasses.replace(cfg, batch_size=batch_size)
     steps = total_steps(num_examples, cfg.batch_size, cfg.num_epochs, cfg.max_steps)
     optimizer = _optimizer(model, cfg)  # type: ignore[arg-type]  # duck-typed: the same field names
     scheduler = _scheduler(optimizer, cfg, steps)  # type: ignore[arg-type]

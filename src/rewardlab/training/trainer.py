@@ -24,10 +24,16 @@ import torch
 from rewardlab.config import TrainConfig, config_to_dict
 from rewardlab.data.schema import DropReport, PreferencePair
 from rewardlab.losses import bradley_terry_loss, pairwise_accuracy, reward_centering_penalty
-from rewardlab.metrics import accuracy_with_interval
+from rewardlab.metrics import accuracy_with_interval, interval_note
 from rewardlab.modeling.templates import ConversationEncoder, tokenizer_adds_bos
 from rewardlab.training import lean
-from rewardlab.training.batching import plan_lanes, plan_micro_batches, step_indices, total_steps
+from rewardlab.training.batching import (
+    fit_batch_size,
+    plan_lanes,
+    plan_micro_batches,
+    step_indices,
+    total_steps,
+)
 from rewardlab.training.checkpoint import (
     latest_checkpoint,
     prepare_run_folder,
@@ -53,6 +59,8 @@ from rewardlab.training.pair_rows import (
     uses_pair_rows,
 )
 from rewardlab.training.parallel import MicroBatchRunner, plan_workers
+
+MICRO_PROGRESS_DELAY_S = 5.0  # a step shorter than this shows no micro-batch bar
 
 
 class RewardModule(torch.nn.Module):
@@ -191,19 +199,30 @@ def apply_optimisation_settings(optimizer: Any, scheduler: Any, cfg: TrainConfig
     sched._last_lr = [group["lr"] for group in opt.param_groups]
 
 
+def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
+    """The learning rate of optimizer step `step` (0-based) as a fraction of the peak.
+
+    Warm-up rises linearly over `warmup` steps from 1/(warmup+1) and reaches the peak at step `warmup`.
+    transformers' ``get_*_schedule_with_warmup`` start at exactly 0 (step / warmup), so their first step updates
+    nothing, and a one-step run on a small file (ceil(0.03 x 1) = 1 warm-up step) saved the untrained weights.
+    After warm-up the decay is transformers' own: cosine or linear to 0 at step `total`, or constant.
+    """
+    if step < warmup:
+        return (step + 1) / (warmup + 1)
+    if schedule == "constant":
+        return 1.0
+    progress = (step - warmup) / max(1, total - warmup)
+    if schedule == "linear":
+        return max(0.0, 1.0 - progress)
+    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
+
+
 def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> Any:
-    from transformers import (
-        get_constant_schedule_with_warmup,
-        get_cosine_schedule_with_warmup,
-        get_linear_schedule_with_warmup,
-    )
+    import functools
 
     warmup = int(math.ceil(cfg.warmup_ratio * steps))
-    if cfg.lr_scheduler == "cosine":
-        return get_cosine_schedule_with_warmup(optimizer, warmup, steps)
-    if cfg.lr_scheduler == "linear":
-        return get_linear_schedule_with_warmup(optimizer, warmup, steps)
-    return get_constant_schedule_with_warmup(optimizer, warmup)
+    factor = functools.partial(lr_factor, warmup=warmup, total=steps, schedule=cfg.lr_scheduler)
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _enable_gradient_checkpointing(model: Any) -> None:
@@ -295,6 +314,9 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     from accelerate.state import AcceleratorState, GradientState
     from tqdm.auto import tqdm
 
+    from rewardlab.preflight import check_training_inputs
+
+    check_training_inputs(cfg)  # a missing file fails now, not after the model loads (or 30-50 s of hub retries)
     # A second train() in the same process (notebooks, tests, sweeps) may change the precision: accelerate keeps
     # its settings in process-wide singletons, so clear them (the process group itself, if any, is kept).
     AcceleratorState._reset_state(reset_partial_state=False)
@@ -318,6 +340,15 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     if cfg.batch_size % (cfg.micro_batch_size * world):
         raise ValueError(f"batch_size ({cfg.batch_size}) must be a multiple of micro_batch_size "
                          f"({cfg.micro_batch_size}) x processes ({world})")
+    # The data before the model: reading takes seconds, and a file too small for the batch is known at once.
+    train_pairs, eval_pairs, report = load_training_pairs(cfg, log)
+    requested_batch = cfg.batch_size
+    cfg = dataclasses.replace(cfg, batch_size=fit_batch_size(len(train_pairs), cfg.batch_size,
+                                                             cfg.micro_batch_size * world))
+    if cfg.batch_size != requested_batch:
+        log(f"note: batch_size {requested_batch} is more than the {len(train_pairs)} training pairs; using "
+            f"{cfg.batch_size}, i.e. one optimizer step per epoch. For more steps set a smaller --batch_size "
+            "or more --num_epochs")
     set_seed(cfg.seed)
 
     quant = None
@@ -342,7 +373,6 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         log(f"lean activations: {lean_counts['mlp']} gated MLPs, {lean_counts['norm']} RMSNorms")
     pad_id = tokenizer.pad_token_id
 
-    train_pairs, eval_pairs, report = load_training_pairs(cfg, log)
     identity = run_identity(config_to_dict(cfg), train_pairs, eval_pairs)  # what a checkpoint must match
     # --resume: the checkpoint is checked (files intact, same run) before the model loads
     chosen = select_checkpoint(out_dir, identity, cfg.resume_allow_changes, log) if cfg.resume else None
@@ -380,6 +410,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                                "system_folded_pairs": system_folded,
                                "total_steps": steps, "world_size": world,
                                "mixed_precision": accelerator.mixed_precision, "lean_activations": lean_counts}
+    if cfg.batch_size != requested_batch:
+        summary["batch_size_requested"] = requested_batch  # the config saved with the model has the one used
     train_log: list[dict[str, Any]] = []
     eval_log: list[dict[str, Any]] = []
     start_step = 0
@@ -446,6 +478,19 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                                 dtype=torch.float64)
 
     progress = tqdm(total=steps, initial=start_step, desc="training", unit="step", disable=not is_main or quiet)
+    micro_lock = threading.Lock()
+
+    def micro_progress(step: int) -> Any:
+        """A bar over this step's micro-batches: a 256-pair CPU step takes minutes, and one bar over the steps
+        stood still at 0 for all of them. It appears only when the step outlasts MICRO_PROGRESS_DELAY_S."""
+        return tqdm(total=grad_accum, desc=f"step {step + 1}/{steps}", unit="micro-batch", leave=False, position=1,
+                    delay=MICRO_PROGRESS_DELAY_S, disable=not is_main or quiet or grad_accum < 2)
+
+    def run_counted(mb: list[int], bar: Any) -> torch.Tensor:
+        part = run_micro_batch(mb)
+        with micro_lock:  # lanes finish micro-batches from several threads
+            bar.update(1)
+        return part
     # Test hook: slow each step down so a crash test can kill the run mid-way (never set in normal use).
     step_delay = float(os.environ.get("REWARDLAB_TEST_STEP_DELAY", "0"))
     try:
@@ -454,13 +499,14 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                 time.sleep(step_delay)
             t0 = time.perf_counter()
             idx = step_indices(step, len(train_data), cfg.batch_size, cfg.seed)
-            if workers > 1:  # lanes of micro-batches side by side, their tokens evened out
-                lanes = plan_lanes(idx, costs, cfg.micro_batch_size, workers, cfg.length_grouping)
-                parts = [p for lane in runner.map_lanes(run_micro_batch, lanes) for p in lane]
-            else:
-                micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
-                                           cfg.length_grouping)
-                parts = [run_micro_batch(mb) for mb in micro]
+            with micro_progress(step) as bar:
+                if workers > 1:  # lanes of micro-batches side by side, their tokens evened out
+                    lanes = plan_lanes(idx, costs, cfg.micro_batch_size, workers, cfg.length_grouping)
+                    parts = [p for lane in runner.map_lanes(lambda mb: run_counted(mb, bar), lanes) for p in lane]
+                else:
+                    micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
+                                               cfg.length_grouping)
+                    parts = [run_counted(mb, bar) for mb in micro]
             sums = torch.zeros(6, dtype=torch.float64)  # loss, correct, margin, reward sum, reward sq sum, tokens
             for part in parts:  # in a fixed order: the same sums in every run
                 sums += part
@@ -523,6 +569,9 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
 
 
 def _fmt_acc(e: dict[str, Any]) -> str:
+    note = interval_note(e["num_pairs"], e["accuracy_ci_low"], e["accuracy_ci_high"])
+    if note:
+        return f"{e['accuracy']:.4f} on {e['num_pairs']} pairs ({note})"
     return f"{e['accuracy']:.4f} [{e['accuracy_ci_low']:.4f}, {e['accuracy_ci_high']:.4f}] on {e['num_pairs']} pairs"
 
 
