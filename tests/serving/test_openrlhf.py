@@ -23,6 +23,7 @@ import json
 import httpx
 import pytest
 import torch
+from fastapi.testclient import TestClient
 
 from rewardlab.kinds import load_scorer
 from rewardlab.serving.app import create_app
@@ -162,8 +163,6 @@ def test_a_whole_rollout_in_one_post_is_scored_in_forward_passes(chatml_folder):
 
 
 def test_regression_reply_parses_in_openrlhf(trained_regression):
-    from fastapi.testclient import TestClient
-
     from rewardlab.modeling.templates import render_chat
 
     cfg, result = trained_regression
@@ -202,3 +201,27 @@ def test_the_default_body_limit_holds_a_real_rollout():
     assert len(body) > 8 * 1024 * 1024  # over the old limit: OpenRLHF got 413 and gave up after 5 retries
     assert len(body) <= ServeConfig().max_body_bytes
     assert 8000 <= ServeConfig().max_text_chars and 1024 <= ServeConfig().max_items_per_request
+
+
+@pytest.mark.slow
+def test_embedded_model_openrlhf_queries_match_scoring(tmp_path):
+    """The same check on the embedded SmolLM2-135M-Instruct (its real tokenizer and template), where converted."""
+    from rewardlab.modeling.embedded import cache_dir
+    from rewardlab.scoring import score_file
+
+    if not (cache_dir() / "models" / "smollm2-135m-instruct" / "config.json").exists():
+        pytest.skip("the embedded model is not converted on this machine (rewardlab quickstart converts it)")
+    torch.manual_seed(0)  # its score head is fresh: one load serves both sides
+    scorer = load_scorer("smollm2-135m-instruct", device="cpu", dtype="float32")
+    rows, out = tmp_path / "rows.jsonl", tmp_path / "scored.jsonl"
+    rows.write_text("".join(json.dumps({"messages": c}) + "\n" for c in CONVS))
+    score_file(scorer, str(rows), str(out))  # what `rewardlab score` runs on the loaded model
+    expected = [json.loads(line)["reward"] for line in out.read_text().splitlines()]
+    built = [openrlhf_query(scorer.tokenizer, c) for c in CONVS]
+    assert all(q.endswith("<|im_end|>") for q, _ in built)
+    with TestClient(create_app(scorer)) as client:
+        got = [client.post("/get_reward", json={"query": [q], "prompts": [p], "labels": [""]}).json()["rewards"][0]
+               for q, p in built]
+    assert max(abs(a - b) for a, b in zip(got, expected)) < 1e-4
+    as_sent = scorer.score_ids([scorer.tokenizer(q, add_special_tokens=True)["input_ids"] for q, _ in built])
+    assert max(abs(a - b) for a, b in zip(as_sent, expected)) > 1e-3
