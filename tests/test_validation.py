@@ -74,6 +74,10 @@ def test_kind_configs_check_their_optimisation_values(capsys, no_loading):
     assert (rc, err) == (2, "rewardlab train: error: micro_batch_size must be at least 1, got 0")
     rc, err = run_cli(["train", "--kind", "regression", "--data", "x.jsonl", "--warmup_ratio", "1.5"], capsys)
     assert (rc, err) == (2, "rewardlab train: error: warmup_ratio must be in [0, 1), got 1.5")
+    rc, err = run_cli(["train", "--kind", "multi_objective", "--data", "x.jsonl", "--gate_steps", "0"], capsys)
+    assert (rc, err) == (2, "rewardlab train: error: gate_steps must be at least 1, got 0")
+    rc, err = run_cli(["train", "--kind", "pairwise", "--eval_fraction", "1"], capsys)
+    assert (rc, err) == (2, "rewardlab train: error: eval_fraction must be in [0, 1), got 1.0")
 
 
 # ----------------------------------------------------------------------------------------- names and paths

@@ -25,7 +25,14 @@ from typing import Any
 
 import torch
 
-from rewardlab.config import field
+from rewardlab.config import (
+    at_least_one,
+    check_fields,
+    field,
+    non_negative_finite,
+    positive_finite,
+    unit_interval,
+)
 from rewardlab.kinds.regression import HELPSTEER_ATTRIBUTES
 from rewardlab.training.trainer import TrainResult
 
@@ -280,6 +287,12 @@ class MultiObjectiveConfig:
                                    "rewardlab wrote is replaced whole without it).")
 
     def __post_init__(self) -> None:
+        check_fields(self, ("eval_fraction", "val_fraction"), unit_interval, "in [0, 1)")
+        check_fields(self, ("gate_hidden", "gate_steps", "embed_batch_size", "max_rows"), at_least_one, "at least 1")
+        check_fields(self, ("gate_lr",), positive_finite, "a positive number")
+        check_fields(self, ("gate_weight_decay",), non_negative_finite, ">= 0")
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be at least 8, got {self.max_length}")
         self.objectives = tuple(self.objectives)
         self.ridge_alphas = tuple(float(a) for a in self.ridge_alphas)
         if not self.data:

@@ -20,7 +20,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rewardlab.config import field
+from rewardlab.config import at_least_one, check_fields, field, unit_interval
 from rewardlab.data.schema import PreferencePair
 from rewardlab.kinds.finetune import OptimSettings, pick_device, run_training
 from rewardlab.training.trainer import TrainResult
@@ -248,6 +248,8 @@ class PairwiseConfig(OptimSettings):
 
     def __post_init__(self) -> None:
         self.check_optim()
+        check_fields(self, ("eval_fraction",), unit_interval, "in [0, 1)")
+        check_fields(self, ("eval_batch_size", "max_train_pairs", "max_eval_pairs"), at_least_one, "at least 1")
         if self.orderings not in ("random", "both"):
             raise ValueError(f"orderings must be 'random' or 'both', got {self.orderings!r}")
         if self.max_length < 8:

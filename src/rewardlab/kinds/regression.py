@@ -18,7 +18,7 @@ from typing import Any
 
 import torch
 
-from rewardlab.config import field
+from rewardlab.config import at_least_one, check_fields, field, unit_interval
 from rewardlab.data.schema import PreferencePair
 from rewardlab.kinds.finetune import OptimSettings, pick_device, run_training
 from rewardlab.training.trainer import TrainResult
@@ -229,6 +229,10 @@ class RegressionConfig(OptimSettings):
 
     def __post_init__(self) -> None:
         self.check_optim()
+        check_fields(self, ("eval_fraction",), unit_interval, "in [0, 1)")
+        check_fields(self, ("eval_batch_size", "max_train_rows"), at_least_one, "at least 1")
+        if self.max_length < 8:
+            raise ValueError(f"max_length must be at least 8, got {self.max_length}")
         self.attributes = tuple(self.attributes)
         if not self.data:
             raise ValueError("set `data` to a file of attribute rows in HelpSteer's schema")
