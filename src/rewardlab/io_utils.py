@@ -189,9 +189,10 @@ def write_marker(folder: str | Path, command: str, entries: Iterable[str] | None
 
 
 def foreign_entries(folder: str | Path) -> list[str]:
-    """Entries of `folder` that rewardlab did not write: everything when it has no marker, else what the marker
-    does not list. A sub-folder holding only rewardlab outputs (``eval/rewardbench/`` with its own marker) counts
-    as rewardlab's; so do hidden temporary leftovers of an interrupted write."""
+    """Entries of `folder` that rewardlab did not write: everything when it has no marker (even a folder holding
+    only rewardlab models: replacing it would delete all of them), else what the marker does not list, except a
+    sub-folder of rewardlab outputs (``eval/rewardbench/`` with its own marker) and hidden temporary leftovers of
+    an interrupted write."""
     folder = Path(folder)
     if not folder.is_dir():
         return []
@@ -199,12 +200,19 @@ def foreign_entries(folder: str | Path) -> list[str]:
     listed = set(record["entries"]) | {MARKER} if record else set()
     out = []
     for p in sorted(folder.iterdir()):
-        if p.name in listed or _is_our_temp(p.name):
-            continue
-        if p.is_dir() and not p.is_symlink() and any(p.iterdir()) and not foreign_entries(p):
+        if p.name in listed or _is_our_temp(p.name) or (record and _only_rewardlab_outputs(p)):
             continue
         out.append(p.name + ("/" if p.is_dir() and not p.is_symlink() else ""))
     return out
+
+
+def _only_rewardlab_outputs(path: Path) -> bool:
+    """A non-empty folder that is a complete rewardlab output, or holds only such folders."""
+    if not path.is_dir() or path.is_symlink() or not any(path.iterdir()):
+        return False
+    if read_marker(path):
+        return not foreign_entries(path)
+    return all(_is_our_temp(p.name) or _only_rewardlab_outputs(p) for p in path.iterdir())
 
 
 def _must_not_replace(target: Path) -> str | None:

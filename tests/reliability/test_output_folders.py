@@ -215,3 +215,40 @@ def test_eval_results_folder_checked_before_scoring_and_replaced_whole(tmp_path,
     assert read_marker(out)["command"] == "eval"
     printed = capsys.readouterr().out
     assert f"json: {out / 'results.json'}" in printed  # the paths printed are the final ones, not temporary
+
+
+@pytest.mark.parametrize("kind", ["pairwise", "regression", "multi_objective"])
+def test_other_kinds_check_their_output_folder_before_any_work(kind, tmp_path):
+    import importlib
+
+    module = importlib.import_module(f"rewardlab.kinds.{kind}")
+    config_class = {"pairwise": "PairwiseConfig", "regression": "RegressionConfig",
+                    "multi_objective": "MultiObjectiveConfig"}[kind]
+    user = tmp_path / "mine"
+    user.mkdir()
+    (user / "keep.txt").write_text("x")
+    # neither the data nor the model exists: reading or loading either first would raise something else
+    cfg = getattr(module, config_class)(model=str(tmp_path / "no-model"), data=str(tmp_path / "no-data.jsonl"),
+                                        output_dir=str(user))
+    with pytest.raises(OutputRefused, match=r"not written by rewardlab \(it holds keep.txt\)"):
+        getattr(module, f"train_{kind}")(cfg, quiet=True, device="cpu")
+    assert (user / "keep.txt").exists()
+
+
+def test_train_command_refuses_an_empty_output_dir(tiny_model_dir, tmp_path, capsys):
+    from rewardlab.data.readers import write_pairs_jsonl
+    from tests.conftest import synthetic_pairs
+
+    data = tmp_path / "pairs.jsonl"
+    write_pairs_jsonl(synthetic_pairs(8), data)
+    assert main(["train", "--model", str(tiny_model_dir), "--data", str(data), "--output_dir", ""]) == 2
+    assert "unset" in capsys.readouterr().err
+
+
+def test_a_folder_of_several_rewardlab_models_is_not_replaced_whole(tmp_path):
+    runs = tmp_path / "outputs"
+    _write(runs / "run-a", {"model.bin": "a"})
+    _write(runs / "run-b", {"model.bin": "b"})
+    assert foreign_entries(runs) == ["run-a/", "run-b/"]  # `--output_dir outputs` would delete both runs
+    with pytest.raises(OutputRefused, match="not written by rewardlab"):
+        check_output_path(runs)
