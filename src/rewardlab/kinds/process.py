@@ -128,6 +128,17 @@ def best_of_n_credit(rewards: Sequence[float], correct: Sequence[bool]) -> float
     return sum(tied) / len(tied)
 
 
+def lowest_step_localisation(step_scores: Sequence[Sequence[float]], first_errors: Sequence[int]) -> dict[str, float]:
+    """Threshold-free localisation: over the solutions with an error, the share whose lowest-scored step is the first
+    wrong one (the earliest of tied lowest steps), beside chance (the mean of 1 / number of steps)."""
+    pairs = [(s, y) for s, y in zip(step_scores, first_errors, strict=True) if y != -1]
+    if not pairs:
+        return {"accuracy": math.nan, "chance": math.nan, "num_solutions": 0}
+    hits = [min(range(len(s)), key=lambda i: (s[i], i)) == y for s, y in pairs]
+    return {"accuracy": sum(hits) / len(hits), "chance": sum(1 / len(s) for s, _ in pairs) / len(pairs),
+            "num_solutions": len(pairs)}
+
+
 def step_accuracy(step_scores: Sequence[float], labels: Sequence[bool], threshold: float = 0.5) -> float:
     """Share of steps whose verdict (P(correct) >= threshold) matches the label."""
     hits = [(s >= threshold) == bool(y) for s, y in zip(step_scores, labels, strict=True)]
@@ -162,18 +173,22 @@ class StepEncoder:
         self.system_folded = 0
 
     def prompt_text(self, context: Sequence[Message]) -> str:
-        """The context as the chat template renders it up to the assistant's turn (generation prompt)."""
+        """The context as the chat template renders it up to the assistant's turn (generation prompt); without a
+        template, the contents joined by newlines (a TRL prompt string as it is)."""
         from rewardlab.modeling.templates import fold_system_turns, has_system_turn
 
         messages = [dict(m) for m in context]
         if not getattr(self.tokenizer, "chat_template", None):
-            return "\n".join(m["content"] for m in messages) + "\n"
+            return "\n".join(m["content"] for m in messages)
         if not self.accepts_system and has_system_turn(messages):
             messages = fold_system_turns(messages)
             self.system_folded += 1
         return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
 
     def _prompt_ids(self, text: str) -> list[int]:
+        if not getattr(self.tokenizer, "chat_template", None):  # TRL's tokenize_row: BOS id + the prompt's ids
+            bos = [self.tokenizer.bos_token_id] if self.tokenizer.bos_token_id is not None else []
+            return bos + self.tokenizer(text, add_special_tokens=False)["input_ids"]
         if self.bos_text and text.startswith(self.bos_text):
             text = text[len(self.bos_text) :]
         return self.tokenizer(text, add_special_tokens=True)["input_ids"]
@@ -364,6 +379,7 @@ def evaluate_examples(scorer: ProcessScorer, examples: Sequence[StepExample], th
                            "step_accuracy": sum(hits) / len(hits) if hits else math.nan,
                            "step_accuracy_ci": bootstrap_interval(hits, bootstrap_samples, seed=seed)}
     out["first_error"] = first_error_f1([first_error(s, threshold) for s in scores], [e.first_error for e in examples])
+    out["lowest_step"] = lowest_step_localisation(scores, [e.first_error for e in examples])
     by_example = {id(e): s for e, s in zip(examples, scores)}
     groups = [g for g in group_by_context(examples) if len(g) > 1]
     if groups:
@@ -491,7 +507,8 @@ def train_process(cfg: ProcessConfig, quiet: bool = False, device: str | None = 
 
 
 def _brief(e: dict[str, Any]) -> str:
-    text = f"step accuracy {e['step_accuracy']:.3f}, first-error F1 {e['first_error']['f1']:.3f}"
+    text = (f"step accuracy {e['step_accuracy']:.3f}, first-error F1 {e['first_error']['f1']:.3f}, lowest step = "
+            f"first error {e['lowest_step']['accuracy']:.3f} (chance {e['lowest_step']['chance']:.3f})")
     if "best_of_n" in e:
         text += ", best-of-n " + ", ".join(f"{h} {e['best_of_n'][h]['accuracy']:.3f}" for h in AGGREGATIONS)
     return text
