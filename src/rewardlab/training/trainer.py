@@ -349,6 +349,9 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         log(f"note: batch_size {requested_batch} is more than the {len(train_pairs)} training pairs; using "
             f"{cfg.batch_size}, i.e. one optimizer step per epoch. For more steps set a smaller --batch_size "
             "or more --num_epochs")
+    identity = run_identity(config_to_dict(cfg), train_pairs, eval_pairs)  # what a checkpoint must match
+    # --resume: the checkpoint is checked (files intact, same run) before the model loads
+    chosen = select_checkpoint(out_dir, identity, cfg.resume_allow_changes, log) if cfg.resume else None
     set_seed(cfg.seed)
 
     quant = None
@@ -373,9 +376,6 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         log(f"lean activations: {lean_counts['mlp']} gated MLPs, {lean_counts['norm']} RMSNorms")
     pad_id = tokenizer.pad_token_id
 
-    identity = run_identity(config_to_dict(cfg), train_pairs, eval_pairs)  # what a checkpoint must match
-    # --resume: the checkpoint is checked (files intact, same run) before the model loads
-    chosen = select_checkpoint(out_dir, identity, cfg.resume_allow_changes, log) if cfg.resume else None
     encoder = ConversationEncoder(tokenizer, cfg.max_length)
     train_data = tokenize_pairs(train_pairs, encoder, "tokenizing train", show_progress=is_main and not quiet)
     eval_data = tokenize_pairs(eval_pairs, encoder, "tokenizing held-out", show_progress=is_main and not quiet)
