@@ -54,7 +54,9 @@ def test_get_reward_scores_formatted_text_without_a_second_bos(server, tiny_scor
     expected = tiny_scorer.score(CONVS)
     assert max(abs(a - b) for a, b in zip(r.json()["rewards"], expected)) < 1e-5
     doubled = tiny_scorer.score_ids([[1, *ids]])[0]  # what a naive tokenize(text) would have scored
-    assert abs(doubled - expected[0]) > 1e-4
+    # above the 1e-5 that batching alone may move a reward (the tolerance above): the extra BOS moved it
+    # (~1e-4 on the random tiny model, whose weights change with its builder)
+    assert abs(doubled - expected[0]) > 2e-5
 
 
 def test_long_queries_are_truncated_from_the_left(tiny_model_dir):
