@@ -123,3 +123,23 @@ def test_serve_command_rejects_unknown_options():
 
     with pytest.raises(ValueError, match="unknown serve options"):
         serve_command("unused", max_qeue=3)
+
+
+def test_a_later_part_of_an_admitted_request_is_never_refused():
+    """The server submits a big request max_batch_size items at a time; only its first part may get QueueFull."""
+    async def main():
+        batcher = MicroBatcher(lambda encoded: [0.0] * len(encoded), max_batch_tokens=100, max_batch_size=64,
+                               max_queue=2, max_wait_ms=50)
+        await batcher.start()
+        try:
+            first = asyncio.create_task(batcher.submit([[1], [2]]))  # fills the queue while the batcher waits
+            await asyncio.sleep(0)
+            assert batcher.queue_depth == 2
+            with pytest.raises(QueueFull):
+                await batcher.submit([[3]])
+            later = await batcher.submit([[3]], admitted=True)  # over max_queue by one part, by design
+            return await first, later
+        finally:
+            await batcher.stop()
+
+    assert asyncio.run(main()) == ([0.0, 0.0], [0.0])
