@@ -132,8 +132,14 @@ def test_resume_refuses_a_checkpoint_of_another_run_and_says_what_differs(tiny_m
     cfg = config(tiny_model_dir, data, out, save_steps=2)
     run_until_checkpoint(cfg, 2, monkeypatch)
     resume = dataclasses.replace(cfg, resume=True)
-    with pytest.raises(CheckpointError, match=r"belongs to a different run:\n  learning_rate: 0.003 in the "
-                                              r"checkpoint, 0.001 now\n.*--resume_allow_changes"):
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the checkpoint must be checked before the model loads")
+
+    with monkeypatch.context() as m, pytest.raises(CheckpointError, match=r"belongs to a different run:\n  "
+                                                   r"learning_rate: 0.003 in the checkpoint, 0.001 now\n.*"
+                                                   r"--resume_allow_changes"):
+        m.setattr(trainer_mod, "_load_model", no_loading)
         train(dataclasses.replace(resume, learning_rate=1e-3), quiet=True)
 
     from rewardlab.modeling.tiny import build_tiny_model_dir
