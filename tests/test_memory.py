@@ -6,6 +6,7 @@ from rewardlab.memory import (
     GIB,
     REFERENCE_MODELS,
     TABLE_SETUPS,
+    active_params,
     estimate_training_memory,
     fits_rows,
     fits_table,
@@ -146,6 +147,36 @@ def test_reference_models_match_published_parameter_counts():
     assert model_shape(REFERENCE_MODELS["gemma-2b"])["num_params"] == 2_506_172_416 + 2048
     assert model_shape(REFERENCE_MODELS["mistral-7b"])["num_params"] == 7_241_732_096 - 32000 * 4096 + 4096
     assert model_shape(REFERENCE_MODELS["llama-3-8b"])["num_params"] == 8_030_261_248 - 128256 * 4096 + 4096
+    # Mixtral-8x7B: 46,702,792,704 in its safetensors index; 12.9B active (Mistral AI), both with the LM head
+    mixtral = REFERENCE_MODELS["mixtral-8x7b"]
+    assert model_shape(mixtral)["num_params"] == 46_702_792_704 - 32000 * 4096 + 4096
+    assert (active_params(mixtral) + 32000 * 4096) / 1e9 == pytest.approx(12.9, abs=0.05)
+    # Qwen1.5-MoE-A2.7B (60 experts of 1408, top-4, shared expert 5632): 14.3B total, 2.7B active with its LM head
+    qwen = {"hidden_size": 2048, "intermediate_size": 5632, "num_hidden_layers": 24, "num_attention_heads": 16,
+            "num_key_value_heads": 16, "vocab_size": 151936, "num_experts": 60, "num_experts_per_tok": 4,
+            "moe_intermediate_size": 1408, "shared_expert_intermediate_size": 5632}
+    assert (model_shape(qwen)["num_params"] + 151936 * 2048) / 1e9 == pytest.approx(14.3, abs=0.05)
+    assert (active_params(qwen) + 151936 * 2048) / 1e9 == pytest.approx(2.7, abs=0.05)
+    # a token runs through its top-k experts (+ the shared one): the activation width
+    assert model_shape(mixtral)["intermediate_size"] == 2 * 14336
+    assert model_shape(qwen)["intermediate_size"] == 4 * 1408 + 5632
+
+
+def test_mixtral_needs_zero3_with_the_optimizer_on_the_host_on_8x80gb():
+    """46.6B parameters x 16 bytes of Adam model states = 745 GB: over 8 x 80 GB even fully sharded, so full
+    fine-tuning fits only with ZeRO-3 and the optimizer state (and its fp32 gradients) in host memory."""
+    shape = model_shape(REFERENCE_MODELS["mixtral-8x7b"])
+    rows = {(r["setup"], r["max_length"], r["gradient_checkpointing"]): r
+            for r in fits_rows({"mixtral-8x7b": REFERENCE_MODELS["mixtral-8x7b"]})}
+    for setup in ("DDP (ZeRO-0)", "ZeRO-2", "ZeRO-2 + offload", "ZeRO-3"):
+        assert not rows[(setup, 1024, True)]["fits"]["80 GB"], setup
+    offload = rows[("ZeRO-3 + offload", 4096, True)]
+    assert offload["fits"]["80 GB"] and not rows[("ZeRO-3 + offload", 4096, False)]["fits"]["80 GB"]
+    est = estimate_training_memory(**shape, seq_len=4096, micro_batch_pairs=1, num_gpus=8, zero_stage=3,
+                                   offload_optimizer=True)
+    # host: fp32 master + m + v (12 bytes) and the fp32 gradients (4) of each GPU's eighth of the parameters
+    assert est["host_optimizer"] == pytest.approx(shape["num_params"] * 16 / 8)
+    assert est["optimizer"] == 0
 
 
 def test_fits_table_renders_every_cell():
@@ -156,7 +187,7 @@ def test_fits_table_renders_every_cell():
     assert len(body) == len(REFERENCE_MODELS) * len(TABLE_SETUPS)
     assert all(line.count("|") == 2 + 6 + 1 for line in body)
     rows = fits_rows()
-    assert len(rows) == 3 * 4 * 3 * 2
+    assert len(rows) == len(REFERENCE_MODELS) * len(TABLE_SETUPS) * 3 * 2
     by = {(r["model"], r["setup"], r["max_length"], r["gradient_checkpointing"]): r for r in rows}
     # 7B with plain DDP: 16+ bytes per parameter on every GPU is > 100 GiB, never fits
     ddp = by[("mistral-7b", "DDP (ZeRO-0)", 1024, True)]

@@ -80,6 +80,10 @@ class TrainConfig:
     max_grad_norm: float = field(1.0, "Gradient clipping norm (0 disables).")
     center_rewards_coefficient: float = field(0.0, "Weight of the reward-centering term mean((r_c + r_r)^2); "
                                                    "0.01 is a common choice.")
+    router_aux_loss_coef: float = field(0.0, "Mixture-of-experts models: weight of the router's load-balancing loss "
+                                             "(Switch Transformer's, over real tokens only, as transformers' "
+                                             "load_balancing_loss_func; 0 disables). Mixtral's config uses 0.02, "
+                                             "Qwen-MoE's 0.001.")
     precision: str = field("auto", "bf16, fp16, fp32, or auto (bf16 where the hardware supports it).")
     gradient_checkpointing: bool = field(True, "Recompute activations in the backward pass to save memory.")
     length_grouping: bool = field(True, "Sort each optimizer step's pairs by length before cutting micro-batches "
@@ -148,6 +152,8 @@ class TrainConfig:
             raise ValueError("load_in_4bit (QLoRA) trains adapters only: set lora_r, e.g. --lora_r 16")
         if self.report_to not in ("tensorboard", "none"):
             raise ValueError(f"report_to must be tensorboard or none, got {self.report_to!r}")
+        if not 0.0 <= self.router_aux_loss_coef < float("inf"):  # NaN fails too
+            raise ValueError(f"router_aux_loss_coef must be >= 0 (0 disables it), got {self.router_aux_loss_coef}")
         check_fields(self, ("model", "data", "data_split", "eval_split", "lora_target_modules"), non_empty,
                      "a non-empty string (an unset shell variable?)")
         if self.eval_data is not None and not non_empty(self.eval_data):

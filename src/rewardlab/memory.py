@@ -44,6 +44,15 @@ tokens whose common context is a fraction f of them is a row of ``seq_len * (2 -
 worst case and also what two unshared rows cost. Reward models have no vocabulary-sized logits (the score head
 reads one hidden state per sequence), so there is no ``s * vocab`` term.
 
+Mixture of experts (Mixtral, Qwen-MoE): the model states count every expert (all are trained and, under
+ZeRO-3, a sparse MoE block is gathered whole: rewardlab registers it as a ZeRO-3 leaf module), while each token's
+activations are those of the `num_experts_per_tok` experts it is routed to plus any shared expert, so
+`model_shape` reports the gated-MLP width a token passes through, ``top_k * I_expert + I_shared``, as its
+``intermediate_size`` (the routing's own tensors, [tokens, experts] logits, are negligible beside it). The
+per-expert token buffers of transformers' expert loop add about one more copy of the routed tokens' hidden states
+per layer. `active_params` gives the parameters one token uses (Mixtral-8x7B: 46.7B in all, ~12.9B active as
+Mistral AI states; both with the LM head, which a reward model replaces by the score head).
+
 Not modelled (hence the headroom in `fits_table`): the CUDA context (~0.5-1 GiB), NCCL and DeepSpeed
 communication buckets (``reduce_bucket_size``/``allgather_bucket_size`` 5e8 in recipes/deepspeed: ~1 GiB each in
 bf16), allocator fragmentation, and the transient buffers of the optimizer step (PyTorch's foreach AdamW on GPU
@@ -76,6 +85,10 @@ REFERENCE_MODELS: dict[str, dict[str, Any]] = {
     "llama-3-8b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
                    "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 128256,
                    "tie_word_embeddings": False},
+    # mistralai/Mixtral-8x7B-Instruct-v0.1: Mistral-7B's attention, 8 experts of Mistral's MLP per layer, top-2
+    "mixtral-8x7b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+                     "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128, "vocab_size": 32000,
+                     "tie_word_embeddings": False, "num_local_experts": 8, "num_experts_per_tok": 2},
 }
 
 # Memory that nvidia-smi reports for the cards in the table (GiB): H100/A100 80GB 81559 MiB; A40/A6000/L40S 48GB
@@ -92,6 +105,7 @@ TABLE_SETUPS = (
     ("ZeRO-2", 2, False, 2, True),
     ("ZeRO-2 + offload", 2, True, 2, True),
     ("ZeRO-3", 3, False, 2, True),
+    ("ZeRO-3 + offload", 3, True, 2, True),
 )
 
 
@@ -107,20 +121,48 @@ def model_shape(config: Mapping[str, Any] | Any) -> dict[str, int]:
 
     ``num_params`` counts a Llama/Mistral/Gemma-style decoder as a one-label sequence-classification model:
     embeddings (once, tied or not: the LM head is replaced by the score head), per layer q/k/v/o projections
-    (grouped-query k/v), a gated MLP (3 matrices) and two norms, the final norm and the h x 1 score head.
+    (grouped-query k/v), a gated MLP (3 matrices) and two norms, the final norm and the h x 1 score head. A
+    mixture of experts (``num_local_experts`` or ``num_experts``) has, per layer, that many gated MLPs of
+    ``moe_intermediate_size`` (else ``intermediate_size``), a router (experts x h) and, with
+    ``shared_expert_intermediate_size``, a shared expert and its 1 x h gate (Qwen-MoE); every layer is taken to be
+    sparse (true of Mixtral, Qwen1.5-MoE and Qwen3-MoE). ``intermediate_size`` is then the gated width a token
+    runs through (module docstring).
     """
     h = _get(config, "hidden_size")
     layers = _get(config, "num_hidden_layers")
     heads = _get(config, "num_attention_heads")
     kv_heads = _get(config, "num_key_value_heads") or heads
     head_dim = _get(config, "head_dim") or h // heads
-    inter = _get(config, "intermediate_size")
     vocab = _get(config, "vocab_size")
     attention = 2 * h * heads * head_dim + 2 * h * kv_heads * head_dim  # q, o + k, v
-    per_layer = attention + 3 * h * inter + 2 * h  # + gate/up/down + two RMSNorms
+    mlp, inter = _mlp_params(config)
+    per_layer = attention + mlp + 2 * h  # + two RMSNorms
     num_params = vocab * h + layers * per_layer + h + h  # + final norm + score head
     return {"num_params": num_params, "hidden_size": h, "num_layers": layers, "num_heads": heads, "vocab_size": vocab,
             "intermediate_size": inter}
+
+
+def _mlp_params(config: Mapping[str, Any] | Any, active: bool = False) -> tuple[int, int]:
+    """(MLP parameters per layer -- all experts, or with `active` those one token uses --, the gated width a token
+    passes through)."""
+    h = _get(config, "hidden_size")
+    experts = _get(config, "num_local_experts") or _get(config, "num_experts") or 0
+    if not experts:
+        inter = _get(config, "intermediate_size")
+        return 3 * h * inter, inter
+    top_k = _get(config, "num_experts_per_tok")
+    expert = _get(config, "moe_intermediate_size") or _get(config, "intermediate_size")
+    shared = _get(config, "shared_expert_intermediate_size") or 0
+    used = top_k if active else experts
+    params = used * 3 * h * expert + experts * h + (3 * h * shared + h if shared else 0)  # + router (+ shared gate)
+    return params, top_k * expert + shared
+
+
+def active_params(config: Mapping[str, Any] | Any) -> int:
+    """Parameters one token uses (`model_shape`'s count with only its top-k experts per layer): compute per token,
+    not memory, follows this for a mixture of experts."""
+    shape = model_shape(config)
+    return shape["num_params"] - shape["num_layers"] * (_mlp_params(config)[0] - _mlp_params(config, active=True)[0])
 
 
 def estimate_training_memory(

@@ -25,6 +25,7 @@ from rewardlab.config import TrainConfig, config_to_dict
 from rewardlab.data.schema import DropReport, PreferencePair
 from rewardlab.losses import bradley_terry_loss, pairwise_accuracy, reward_centering_penalty
 from rewardlab.metrics import accuracy_with_interval, interval_note
+from rewardlab.modeling.moe import MoeRouting, load_balancing_loss, moe_routing, set_zero3_leaf_modules
 from rewardlab.modeling.templates import ConversationEncoder, tokenizer_adds_bos
 from rewardlab.training import lean
 from rewardlab.training.batching import (
@@ -46,6 +47,7 @@ from rewardlab.training.data import TokenizedPairs, tokenize_pairs
 from rewardlab.training.forward import (
     pack_shared_context,
     packed_pair_rewards,
+    packed_token_multiplicity,
     pad_batch,
     sequence_rewards,
     unwrap_peft,
@@ -64,24 +66,37 @@ MICRO_PROGRESS_DELAY_S = 5.0  # a step shorter than this shows no micro-batch ba
 
 
 class RewardModule(torch.nn.Module):
-    """Wraps a sequence-classification model so DDP/DeepSpeed see one forward: ids -> rewards [N]."""
+    """Wraps a sequence-classification model so DDP/DeepSpeed see one forward: ids -> rewards [N]; with `routing`
+    (a mixture of experts trained with a router loss), training forwards return (rewards, load-balancing loss)."""
 
-    def __init__(self, model: Any):
+    def __init__(self, model: Any, routing: MoeRouting | None = None):
         super().__init__()
         self.model = model
         # padding-free pair rows when the model was loaded with their attention function (see pair_rows.py)
         self.pair_rows = uses_pair_rows(model)
+        self.routing = routing
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
                 last_index: torch.Tensor | None = None, position_ids: torch.Tensor | None = None,
                 chosen_index: torch.Tensor | None = None, rejected_index: torch.Tensor | None = None,
-                segments: RowSegments | None = None) -> torch.Tensor:
+                segments: RowSegments | None = None) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        logits = [] if self.routing is not None and self.training else None
         if segments is not None:  # padding-free pair rows
-            return pair_rows_rewards(self.model, input_ids, position_ids, segments, chosen_index, rejected_index)
-        if position_ids is not None:  # shared-context packed pairs
-            return packed_pair_rewards(self.model, input_ids, attention_mask, position_ids, chosen_index,
-                                       rejected_index)
-        return sequence_rewards(self.model, input_ids, attention_mask, last_index)
+            rewards = pair_rows_rewards(self.model, input_ids, position_ids, segments, chosen_index, rejected_index,
+                                        logits)
+            weights = segments.multiplicity
+        elif position_ids is not None:  # shared-context packed pairs
+            rewards = packed_pair_rewards(self.model, input_ids, attention_mask, position_ids, chosen_index,
+                                          rejected_index, logits)
+            weights = (packed_token_multiplicity(attention_mask, chosen_index, rejected_index)
+                       if logits is not None else None)
+        else:
+            rewards = sequence_rewards(self.model, input_ids, attention_mask, last_index, logits)
+            weights = attention_mask
+        if logits is None:
+            return rewards
+        # over each conversation's real tokens as padded sequences count them, whatever the layout (moe.py)
+        return rewards, load_balancing_loss(logits, self.routing.num_experts, self.routing.top_k, weights)
 
 
 @dataclasses.dataclass
@@ -246,8 +261,10 @@ def _load_model(cfg: TrainConfig, quant: Any, log: Any) -> tuple[Any, Any]:
 
 
 def pair_forward(module: Any, data: TokenizedPairs, idx: list[int], pad_id: int, device: Any,
-                 shared_context: bool = False) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int]:
-    """Chosen and rejected of the pairs `idx` in ONE forward pass. Returns r_c [m], r_r [m], margin [m], tokens.
+                 shared_context: bool = False
+                 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, int, torch.Tensor | None]:
+    """Chosen and rejected of the pairs `idx` in ONE forward pass. Returns r_c [m], r_r [m], margin [m], tokens,
+    and the router load-balancing loss of a mixture of experts trained with one (else None).
 
     With `shared_context`, each pair's shared context is computed once: all pairs in one padding-free row when the
     model has the pair-rows attention (else one 4-D-masked row per pair).
@@ -273,8 +290,9 @@ def pair_forward(module: Any, data: TokenizedPairs, idx: list[int], pad_id: int,
         ids, mask, last = pad_batch(seqs, pad_id)
         rewards = module(input_ids=ids.to(device), attention_mask=mask.to(device), last_index=last.to(device))
         ntok = int(mask.sum())
+    rewards, aux = rewards if isinstance(rewards, tuple) else (rewards, None)
     margin = torch.tensor([data.margin[i] or 0.0 for i in idx], dtype=torch.float32, device=rewards.device)
-    return rewards[:m], rewards[m:], margin, ntok
+    return rewards[:m], rewards[m:], margin, ntok, aux
 
 
 @torch.no_grad()
@@ -291,7 +309,7 @@ def evaluate_pairs(module: Any, data: TokenizedPairs, accelerator: Any, pad_id: 
     for k in range(0, len(mine), batch_size):
         idx = mine[k : k + batch_size]
         with accelerator.autocast():
-            rc, rr, margin, _ = pair_forward(module, data, idx, pad_id, accelerator.device, shared_context)
+            rc, rr, margin, _, _ = pair_forward(module, data, idx, pad_id, accelerator.device, shared_context)
         for i, c, r in zip(idx, rc.tolist(), rr.tolist()):
             results.append((i, c, r))
     results = sorted(gather_object(results)) if accelerator.num_processes > 1 else sorted(results)
@@ -369,6 +387,18 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         model = add_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, cfg.lora_target_modules)
         trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
         log(f"LoRA r={cfg.lora_r}: {trainable:,} trainable parameters (adapters + score head)")
+    routing = moe_routing(model)
+    if cfg.router_aux_loss_coef and routing is None:
+        raise ValueError(f"router_aux_loss_coef is {cfg.router_aux_loss_coef} but {cfg.model} is not a mixture of "
+                         "experts (no router logits): set it to 0")
+    moe_info = None
+    if routing is not None:
+        moe_info = {"num_experts": routing.num_experts, "top_k": routing.top_k,
+                    "router_aux_loss_coef": cfg.router_aux_loss_coef}
+        if ds_plugin is not None and ds_plugin.zero_stage == 3:  # before prepare() partitions the model
+            moe_info["zero3_leaf_modules"] = set_zero3_leaf_modules(unwrap_peft(model))
+        log(f"mixture of experts: {routing.num_experts} experts, top-{routing.top_k}; router load-balancing loss "
+            + (f"x {cfg.router_aux_loss_coef}" if cfg.router_aux_loss_coef else "off (router_aux_loss_coef 0)"))
     lean_counts = None
     # not with ZeRO-3 / FSDP: they gather a layer's weights only when that layer itself is called
     if cfg.lean_activations and ds_plugin is None and getattr(accelerator.state, "fsdp_plugin", None) is None:
@@ -399,7 +429,7 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     if world == 1 and ds_plugin is None and not cfg.lora_r:
         weight = _sparse_embedding_gradients(unwrap_peft(model))
         sparse_params = [weight] if weight is not None else []
-    module = RewardModule(model)
+    module = RewardModule(model, routing if cfg.router_aux_loss_coef else None)
     optimizer = _optimizer(module, cfg)
     scheduler = _scheduler(optimizer, cfg, steps)
     module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
@@ -410,6 +440,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                                "system_folded_pairs": system_folded,
                                "total_steps": steps, "world_size": world,
                                "mixed_precision": accelerator.mixed_precision, "lean_activations": lean_counts}
+    if moe_info is not None:
+        summary["moe"] = moe_info
     if cfg.batch_size != requested_batch:
         summary["batch_size_requested"] = requested_batch  # the config saved with the model has the one used
     train_log: list[dict[str, Any]] = []
@@ -455,14 +487,14 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
 
     def run_micro_batch(mb: list[int]) -> torch.Tensor:
         """Forward + backward of one micro-batch; its metric sums (loss, correct, margin, reward sum, reward
-        square sum, tokens)."""
+        square sum, tokens, router loss, micro-batches with one)."""
         # accumulate(): no gradient all-reduce (DDP) / no engine step (DeepSpeed) until the last micro-batch
         with contextlib.ExitStack() as stack:
             with accumulate_lock:
                 stack.enter_context(accelerator.accumulate(module))
             stack.enter_context(accelerator.autocast())
-            rc, rr, margin, ntok = pair_forward(module, train_data, mb, pad_id, accelerator.device,
-                                                cfg.shared_context)
+            rc, rr, margin, ntok, aux = pair_forward(module, train_data, mb, pad_id, accelerator.device,
+                                                     cfg.shared_context)
             per_pair = bradley_terry_loss(rc, rr, margin if train_data.has_margin else None)
             if cfg.center_rewards_coefficient:
                 per_pair = per_pair + cfg.center_rewards_coefficient * reward_centering_penalty(rc, rr)
@@ -470,12 +502,14 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
             # over the step's pairs; x world because DDP averages gradients over processes, x accumulation
             # steps because accelerate (or the DeepSpeed engine) divides every backward by them.
             loss = per_pair.sum() * (world * grad_accum / cfg.batch_size)
+            if aux is not None:  # the router's load-balancing loss of this micro-batch: the same division makes
+                loss = loss + cfg.router_aux_loss_coef * aux  # it the mean over the step's micro-batches
             accelerator.backward(loss)
         with torch.no_grad():
             both = torch.cat([rc, rr]).double()
             return torch.tensor([per_pair.sum().item(), pairwise_accuracy(rc, rr).sum().item(),
-                                 (rc - rr).sum().item(), both.sum().item(), (both**2).sum().item(), ntok],
-                                dtype=torch.float64)
+                                 (rc - rr).sum().item(), both.sum().item(), (both**2).sum().item(), ntok,
+                                 0.0 if aux is None else aux.item(), float(aux is not None)], dtype=torch.float64)
 
     progress = tqdm(total=steps, initial=start_step, desc="training", unit="step", disable=not is_main or quiet)
     micro_lock = threading.Lock()
@@ -507,7 +541,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                     micro = plan_micro_batches(idx, lengths, cfg.micro_batch_size, world, accelerator.process_index,
                                                cfg.length_grouping)
                     parts = [run_counted(mb, bar) for mb in micro]
-            sums = torch.zeros(6, dtype=torch.float64)  # loss, correct, margin, reward sum, reward sq sum, tokens
+            sums = torch.zeros(8, dtype=torch.float64)  # loss, correct, margin, reward sum, reward sq sum, tokens,
+            # router loss sum, micro-batches
             for part in parts:  # in a fixed order: the same sums in every run
                 sums += part
             densify_gradients(sparse_params)
@@ -529,6 +564,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                       "grad_norm": float(grad_norm) if grad_norm is not None else None,
                       "tokens_per_second": float(sums[5] / elapsed), "pairs_per_second": n / elapsed,
                       "epoch": (step + 1) * n / len(train_data)}
+            if sums[7]:  # a mixture of experts' load-balancing loss (not in `loss`, the preference loss)
+                record["router_aux_loss"] = float(sums[6] / sums[7])
             train_log.append(record)
             if writer is not None and (step + 1) % cfg.logging_steps == 0:
                 for key, value in record.items():
