@@ -174,13 +174,84 @@ def test_shared_context_rows_score_like_padded_batches(scorer, padded_scorer):
 
 
 def test_plan_rows_covers_every_sequence_once_within_budgets(scorer):
-    groups = [[[1, 2, 3, i] for i in range(5)], [[9] * 40, [9] * 39 + [8]], [[4, 5]]]
+    from rewardlab.modeling.prefix_tree import tree_tokens
+
+    seqs = [[1, 2, 3, i] for i in range(5)] + [[9] * 40, [9] * 39 + [8], [4, 5]]
     scorer.batch_size, scorer.max_tokens_per_batch = 3, 45
-    rows = scorer.plan_rows(groups)
+    rows = scorer.plan_rows(seqs)
     scorer.batch_size, scorer.max_tokens_per_batch = 16, None
-    covered = sorted((g, i) for row in rows for g, a, e in row for i in range(a, e))
-    assert covered == [(g, i) for g, seqs in enumerate(groups) for i in range(len(seqs))]
+    assert sorted(i for row in rows for i in row) == list(range(len(seqs)))
     for row in rows:
-        assert sum(e - a for _, a, e in row) <= 3
-        tokens = sum(3 + (e - a) if g == 0 else (41 if g == 1 else 2) for g, a, e in row)
-        assert tokens <= 45 or len(row) == 1  # the 2 x 40-token pair (41 tokens, context once) fits alone
+        assert len(row) <= 3
+        assert tree_tokens([seqs[i] for i in row]) <= 45 or len(row) == 1
+    assert [6, 5] in rows  # (tree order) the 2 x 40-token pair shares its 39-token prefix: 41 tokens, one row
+
+
+def alone_rewards(scorer, encoded):
+    """The reference: the Hugging Face model's own logit on each sequence by itself (no rows, no padding)."""
+    with torch.inference_mode():
+        return [scorer.model(torch.tensor([x])).logits[0, 0].item() for x in encoded]
+
+
+ROLLOUT_SYSTEM = {"role": "system", "content": "You are a careful assistant. Answer briefly and kindly."}
+
+
+def rollout_conversations():
+    """3 prompts x 4 responses sharing one system prompt (two levels of sharing), as separate full conversations
+    in shuffled order, plus a repeated one and one with another system prompt."""
+    import random
+
+    convs = [[ROLLOUT_SYSTEM, {"role": "user", "content": f"Question {p}: " + "why " * (3 + p)},
+              {"role": "assistant", "content": f"Answer {r} " + "so " * r}] for p in range(3) for r in range(4)]
+    convs += [convs[5], [{"role": "system", "content": "Be terse."}, *convs[0][1:]]]
+    random.Random(0).shuffle(convs)
+    return convs
+
+
+def test_score_shares_every_prefix_and_equals_one_at_a_time(scorer):
+    from rewardlab.modeling.prefix_tree import tree_tokens
+
+    convs = rollout_conversations()
+    encoded = scorer.encode(convs)
+    want = alone_rewards(scorer, encoded)
+    for batch_size, max_tokens in [(16, None), (5, None), (64, 150), (1, None)]:
+        scorer.batch_size, scorer.max_tokens_per_batch = batch_size, max_tokens
+        before = scorer.tokens_computed, scorer.tokens_submitted
+        got = scorer.score(convs)
+        computed, submitted = scorer.tokens_computed - before[0], scorer.tokens_submitted - before[1]
+        # float32 tiny model (rewards ~1): SDPA over the tree's calls vs one causal call sums the same terms in
+        # another order, ~1e-7 relative; 1e-5 leaves room without hiding a wrong mask (which moves rewards ~1e-1)
+        assert got == pytest.approx(want, abs=1e-5)
+        assert submitted == sum(map(len, encoded))
+        if batch_size == 16:  # one row: the tree's tokens exactly (system prompt once, each question once)
+            assert computed == tree_tokens(encoded) < submitted / 2
+        elif batch_size == 1:
+            assert computed == submitted
+        else:
+            assert tree_tokens(encoded) <= computed < submitted
+    scorer.batch_size, scorer.max_tokens_per_batch = 16, None
+    assert len({round(r, 5) for r in want}) >= 12  # the responses do score differently
+
+
+def test_prefixes_identical_and_unrelated_sequences_each_get_their_own_reward(scorer):
+    base = scorer.encode(rollout_conversations()[:1])[0]
+    cases = {
+        "exact prefixes": [base, base[:-3], base[:5], base[:1], base + [5, 6]],
+        "identical": [base, list(base), base[:-3], base[:-3]],
+        "nothing shared": [[5, 6, 7, 8], [9, 10], [11], [12, 13, 14]],
+    }
+    for name, seqs in cases.items():
+        before = scorer.tokens_computed
+        got = scorer.score_ids(seqs)
+        assert got == pytest.approx(alone_rewards(scorer, seqs), abs=1e-5), name
+        computed = scorer.tokens_computed - before
+        assert computed == {"exact prefixes": len(base) + 2, "identical": len(base), "nothing shared": 10}[name]
+    prefixes = scorer.score_ids(cases["exact prefixes"])
+    assert len({round(r, 5) for r in prefixes}) == 5  # read at each one's own last token
+
+
+def test_score_groups_of_separate_requests_share_their_prompt(scorer):
+    convs = rollout_conversations()
+    encoded = scorer.encode(convs)
+    grouped = scorer.score_groups([encoded[:5], encoded[5:9], encoded[9:]])  # groups that cut across prompts
+    assert [r for g in grouped for r in g] == pytest.approx(alone_rewards(scorer, encoded), abs=1e-5)

@@ -38,9 +38,10 @@ def _default_device() -> str:
 class RewardScorer:
     """Scalar reward model scorer: ``score(conversations) -> list[float]``.
 
-    Conversations are chat-templated (leading doubled BOS removed), left-truncated to `max_length`, sorted
-    by length and scored in batches of at most `batch_size` conversations and `max_tokens_per_batch` padded
-    tokens. Scores are returned in input order and do not depend on the batching.
+    Conversations are chat-templated (leading doubled BOS removed), left-truncated to `max_length` and scored
+    in padding-free prefix-tree rows of at most `batch_size` conversations and `max_tokens_per_batch` computed
+    tokens, every prefix they share computed once (`score_ids`); padded batches for a model without the rows
+    attention. Scores are returned in input order and do not depend on the batching.
     """
 
     kind = "bradley_terry"
@@ -63,6 +64,8 @@ class RewardScorer:
         self.max_tokens_per_batch = max_tokens_per_batch
         self.show_progress = show_progress
         self.truncated = 0  # conversations truncated so far (counted, reported by callers)
+        self.tokens_submitted = 0  # tokens of the sequences scored so far
+        self.tokens_computed = 0  # tokens the model ran for them (shared prefixes once; padded batches: padding too)
 
     @classmethod
     def from_pretrained(
@@ -115,30 +118,13 @@ class RewardScorer:
             batches.append([i])
         return batches
 
-    def plan_rows(self, groups: Sequence[Sequence[Sequence[int]]]) -> list[list[tuple[int, int, int]]]:
-        """Padding-free rows: (group, first, end) slices of groups' sequences, longest groups first, at most
-        `batch_size` sequences and `max_tokens_per_batch` tokens (context counted once) per row. A group larger
-        than a row is split into chunks that each repeat its context."""
-        from rewardlab.training.pair_rows import shared_prefix_length
+    def plan_rows(self, encoded: Sequence[Sequence[int]]) -> list[list[int]]:
+        """Padding-free prefix-tree rows: indices of `encoded` per row, at most `batch_size` sequences and
+        `max_tokens_per_batch` tokens COMPUTED (every shared prefix once) per row; sequences sharing a prefix
+        share a row wherever they came from (`modeling.prefix_tree.plan_tree_rows`)."""
+        from rewardlab.modeling.prefix_tree import plan_tree_rows
 
-        chunks: list[tuple[int, int, int, int]] = []  # (tokens, group, first, end)
-        for g, seqs in enumerate(groups):
-            for a in range(0, len(seqs), self.batch_size):
-                part = seqs[a : a + self.batch_size]
-                p = shared_prefix_length(part)
-                chunks.append((p + sum(len(s) - p for s in part), g, a, a + len(part)))
-        chunks.sort(key=lambda c: -c[0])
-        rows: list[list[tuple[int, int, int]]] = []
-        count = tokens = 0
-        for size, g, a, e in chunks:
-            fits = rows and count + (e - a) <= self.batch_size and (
-                self.max_tokens_per_batch is None or tokens + size <= self.max_tokens_per_batch)
-            if not fits:
-                rows.append([])
-                count = tokens = 0
-            rows[-1].append((g, a, e))
-            count, tokens = count + (e - a), tokens + size
-        return rows
+        return plan_tree_rows(encoded, self.batch_size, self.max_tokens_per_batch)
 
     def _progress(self, items: Any, unit: str) -> Any:
         if not self.show_progress:
@@ -148,46 +134,47 @@ class RewardScorer:
         return tqdm(items, desc="scoring", unit=unit)
 
     def score_groups(self, groups: Sequence[Sequence[Sequence[int]]]) -> list[list[float]]:
-        """Rewards of token sequences grouped by shared context; each group's context is computed once when the
-        model has the shared-context rows attention (else padded batches). Same numbers either way."""
-        import torch
-
-        from rewardlab.training.pair_rows import pack_group_rows, row_rewards, uses_pair_rows
-
-        if not uses_pair_rows(self.model):
-            flat = self.score_ids([s for seqs in groups for s in seqs])
-            out, k = [], 0
-            for seqs in groups:
-                out.append(flat[k : k + len(seqs)])
-                k += len(seqs)
-            return out
-        out = [[0.0] * len(seqs) for seqs in groups]
-        with torch.inference_mode():
-            for row in self._progress(self.plan_rows(groups), "row"):
-                ids, pos, segments, last, _ = pack_group_rows([groups[g][a:e] for g, a, e in row])
-                index = torch.tensor([i for ends in last for i in ends])
-                rewards = row_rewards(self.model, ids.to(self.device), pos.to(self.device), segments, index).tolist()
-                k = 0
-                for g, a, e in row:
-                    out[g][a:e] = rewards[k : k + e - a]
-                    k += e - a
+        """Rewards of token sequences, per group (`score_ids` of them all: grouping changes nothing, since the
+        rows share whatever prefixes the token ids share)."""
+        flat = self.score_ids([s for seqs in groups for s in seqs])
+        out, k = [], 0
+        for seqs in groups:
+            out.append(flat[k : k + len(seqs)])
+            k += len(seqs)
         return out
 
     def score_ids(self, encoded: Sequence[Sequence[int]]) -> list[float]:
+        """One reward per token sequence, read at its last token, in input order.
+
+        With the shared-context rows attention, the sequences are laid out as prefix trees built from the ids
+        themselves (`plan_rows`): a prompt sent with each of its responses, a system prompt shared by every
+        conversation, an identical sequence or one that is a prefix of another are computed once. Otherwise
+        padded batches (`plan_batches`). The numbers equal one-sequence-at-a-time scores within float noise.
+        `tokens_submitted` / `tokens_computed` count the tokens given and the tokens the model ran.
+        """
         import torch
 
         from rewardlab.training.forward import pad_batch, sequence_rewards
-        from rewardlab.training.pair_rows import uses_pair_rows
+        from rewardlab.training.pair_rows import pack_sequences, row_rewards, uses_pair_rows
 
         if not encoded:
             return []
-        if uses_pair_rows(self.model):  # padding-free: every conversation its own group
-            return [r for (r,) in self.score_groups([[e] for e in encoded])]
+        self.tokens_submitted += sum(len(e) for e in encoded)
         scores = [0.0] * len(encoded)
         with torch.inference_mode():
+            if uses_pair_rows(self.model):
+                for row in self._progress(self.plan_rows(encoded), "row"):
+                    ids, pos, segments, last, n = pack_sequences([encoded[i] for i in row])
+                    rewards = row_rewards(self.model, ids.to(self.device), pos.to(self.device), segments,
+                                          torch.tensor(last)).tolist()
+                    self.tokens_computed += n
+                    for i, r in zip(row, rewards):
+                        scores[i] = r
+                return scores
             for batch in self._progress(self.plan_batches([len(e) for e in encoded]), "batch"):
                 ids, mask, last = pad_batch([encoded[i] for i in batch], self.tokenizer.pad_token_id)
                 rewards = sequence_rewards(self.model, ids.to(self.device), mask.to(self.device), last)
+                self.tokens_computed += ids.numel()
                 for i, r in zip(batch, rewards.tolist()):
                     scores[i] = r
         return scores
