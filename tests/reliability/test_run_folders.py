@@ -258,3 +258,37 @@ def test_a_full_disk_during_the_final_save_keeps_the_previous_model(tiny_model_d
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # the partial folder was removed
     train(dataclasses.replace(cfg, resume=True), quiet=True)  # step 4 again, then the save
     assert same_weights(load_file(out / "model.safetensors"), uninterrupted)
+
+
+def test_run_differences_compare_what_a_run_is_made_of(tmp_path):
+    from rewardlab.training.checkpoint import run_differences, run_identity
+    from tests.conftest import synthetic_pairs
+
+    pairs = synthetic_pairs(6)
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"hidden_size": 32}')
+    (model / "model.safetensors").write_bytes(b"w" * 100)
+    base = dataclasses.asdict(TrainConfig(model=str(model), data="a.jsonl", output_dir="out"))
+    saved = run_identity(base, pairs[:4], pairs[4:])
+
+    def differences(train_pairs=pairs[:4], **changes):
+        return run_differences(saved, run_identity({**base, **changes}, train_pairs, pairs[4:]))
+
+    moved = tmp_path / "moved"
+    moved.mkdir()
+    for f in model.iterdir():
+        (moved / f.name).write_bytes(f.read_bytes())
+    # a moved data file and model folder (same pairs, same files), and settings that leave the arithmetic alone
+    assert differences(data="elsewhere/a.jsonl", model=str(moved), output_dir="o2", micro_batch_size=1,
+                       logging_steps=5, save_steps=3, gradient_checkpointing=False) == []
+    assert differences(learning_rate=1e-3) == ["learning_rate: 1e-05 in the checkpoint, 0.001 now"]
+    assert differences(pairs[:3]) == ["training pairs: not the checkpoint's (4 then, 3 now; the data file changed?)"]
+    assert differences(pairs[1:5], data="b.jsonl") == [
+        "data: 'a.jsonl' in the checkpoint, 'b.jsonl' now",
+        "training pairs: not the checkpoint's (4 pairs, other contents; the data file changed?)"]
+    (model / "model.safetensors").write_bytes(b"w" * 99)  # the same folder, other weights
+    assert differences() == [f"model: the folder {model} changed since the checkpoint (config or weight files)"]
+    # a checkpoint from before fingerprints: compared by configuration only
+    assert run_differences({"config": base}, run_identity({**base, "data": "b.jsonl"}, pairs[:4], pairs[4:])) == [
+        "data: 'a.jsonl' in the checkpoint, 'b.jsonl' now"]

@@ -27,12 +27,18 @@ _STEP_DIR = re.compile(r"^step-(\d+)$")
 _STEP_TEMP = re.compile(r"^\.step-(\d+)\.tmp$")
 
 #: TrainConfig fields a resumed run may change freely: where and how often it logs, evaluates and saves, and how
-#: a step is computed when the arithmetic is the same (micro-batch layout, recomputation, shared prefixes).
+#: a step is computed when the arithmetic is the same (micro-batch size and layout, recomputation, shared
+#: prefixes: the step's gradient is the same sum).
 RESUME_MAY_CHANGE = frozenset({
     "output_dir", "resume", "resume_allow_changes", "overwrite", "logging_steps", "eval_steps", "save_steps",
-    "save_total_limit", "report_to", "eval_batch_size", "eval_before_training", "num_proc",
-    "parallel_micro_batches", "gradient_checkpointing", "lean_activations", "length_grouping", "shared_context",
+    "save_total_limit", "report_to", "eval_batch_size", "eval_before_training", "num_proc", "trust_remote_code",
+    "micro_batch_size", "parallel_micro_batches", "gradient_checkpointing", "lean_activations", "length_grouping",
+    "shared_context",
 })
+#: Fields that only say where the pairs come from: when the pairs' fingerprints match (a file moved or renamed,
+#: the same rows), they may differ; the pairs are what a run is made of.
+DATA_SOURCE_FIELDS = frozenset({"data", "data_split", "eval_data", "eval_split", "eval_fraction", "max_train_pairs",
+                                "max_eval_pairs", "on_invalid"})
 
 
 class CheckpointError(ValueError):
@@ -111,21 +117,29 @@ def run_identity(config: dict[str, Any], train_pairs: Sequence[Any], eval_pairs:
 
 
 def run_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
-    """What differs between the run a checkpoint state belongs to and the current one, one phrase each."""
-    out = []
+    """What differs between the run a checkpoint state belongs to and the current one, one phrase each.
+
+    Compared: every configuration field but `RESUME_MAY_CHANGE`, and the fingerprints of the training pairs,
+    the held-out pairs and the model. A moved data file or model folder (other path, same fingerprint) is the
+    same run. Checkpoints written before fingerprints existed are compared by configuration only."""
     before, now = saved.get("config") or {}, current["config"]
+    fp_before, fp_now = saved.get("fingerprint"), current["fingerprint"]
+    same_pairs = bool(fp_before) and all(fp_before.get(k) == fp_now[k] for k in ("train_pairs", "held_out_pairs"))
+    same_model = bool(fp_before) and fp_before.get("model") == fp_now["model"]
+    out = []
     for key in sorted(set(before) | set(now)):
         if key in RESUME_MAY_CHANGE or before.get(key) == now.get(key):
             continue
+        if (key in DATA_SOURCE_FIELDS and same_pairs) or (key == "model" and same_model):
+            continue
         out.append(f"{key}: {before.get(key)!r} in the checkpoint, {now.get(key)!r} now")
-    fp_before, fp_now = saved.get("fingerprint"), current["fingerprint"]
-    if fp_before:  # checkpoints written before fingerprints existed are compared by configuration only
+    if fp_before:
         for key, label in (("train_pairs", "training pairs"), ("held_out_pairs", "held-out pairs")):
             if fp_before.get(key) != fp_now[key]:
                 n_before, n_now = fp_before.get(f"num_{key}"), fp_now[f"num_{key}"]
                 counts = f"{n_before} then, {n_now} now" if n_before != n_now else f"{n_now} pairs, other contents"
                 out.append(f"{label}: not the checkpoint's ({counts}; the data file changed?)")
-        if fp_before.get("model") != fp_now["model"] and before.get("model") == now.get("model"):
+        if not same_model and before.get("model") == now.get("model"):
             out.append(f"model: the folder {now.get('model')} changed since the checkpoint (config or weight files)")
     return out
 
