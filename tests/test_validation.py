@@ -174,6 +174,32 @@ def test_score_eval_label_check_their_paths_before_loading(tmp_path, tiny_model_
         assert "\n" not in err and "Traceback" not in err
 
 
+def test_model_must_be_a_model_folder_and_device_present(tmp_path, tiny_model_dir, capsys, no_loading):
+    import torch
+
+    convs = tmp_path / "c.jsonl"
+    convs.write_text("{}\n")
+    (tmp_path / "empty").mkdir()
+    rc, err = run_cli(["score", str(convs), str(convs)], capsys)
+    assert rc == 2 and "is a file; give a model folder" in err
+    rc, err = run_cli(["train", "--model", str(tmp_path / "empty"), "--output_dir", str(tmp_path / "o")], capsys)
+    assert rc == 2 and "folder has no config.json / adapter_config.json / rewardlab_kind.json" in err
+    rc, err = run_cli(["score", str(tiny_model_dir), str(convs), "--device", "banana"], capsys)
+    assert (rc, err) == (2, "rewardlab score: error: --device 'banana': not a device; use cpu, cuda, cuda:1 or mps")
+    if not torch.cuda.is_available():
+        rc, err = run_cli(["label", str(tiny_model_dir), str(convs), "--out-best", "b.jsonl", "--device", "cuda"],
+                          capsys)
+        assert rc == 2 and "--device cuda: no cuda device on this machine" in err
+
+
+def test_label_refuses_one_file_for_both_outputs(tmp_path, tiny_model_dir, capsys, no_loading):
+    rows = tmp_path / "in.jsonl"
+    rows.write_text('{"prompt": "q", "responses": ["a", "b"]}\n')
+    out = str(tmp_path / "x.jsonl")
+    rc, err = run_cli(["label", str(tiny_model_dir), str(rows), "--out-best", out, "--out-pairs", out], capsys)
+    assert rc == 2 and "--out-best and --out-pairs are the same file" in err
+
+
 def test_numeric_options_of_plain_verbs_must_be_positive(tmp_path, tiny_model_dir, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["score", str(tiny_model_dir), "x.jsonl", "--batch-size", "0"])

@@ -37,12 +37,13 @@ def parse_overrides(extra: list[str]) -> dict[str, Any]:
     return out
 
 
-def _check_model_name(name: str) -> None:
-    """A model argument that can only be a local path and does not exist fails now, before 30-50 s of hub retries."""
-    from rewardlab.modeling.embedded import EMBEDDED_MODELS
-    from rewardlab.preflight import check_local_or_hub
+def _check_model_name(name: str, device: str | None = None) -> None:
+    """A model argument that can only be a local path and does not exist, or is not a model folder, fails now
+    (not after 30-50 s of hub retries); so does a --device this machine lacks."""
+    from rewardlab.preflight import check_device, check_model
 
-    check_local_or_hub(name, "model", special=tuple(EMBEDDED_MODELS))
+    check_model(name)
+    check_device(device)
 
 
 def positive_int(text: str) -> int:
@@ -137,7 +138,7 @@ def cmd_score(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.preflight import check_input_file, check_output_file
     from rewardlab.scoring import score_command
 
-    _check_model_name(args.model)
+    _check_model_name(args.model, args.device)
     check_input_file(args.input, "input")
     check_output_file(args.output, "--output")
     return score_command(args.model, args.input, args.output, device=args.device, batch_size=args.batch_size,
@@ -168,7 +169,7 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.kinds import KIND_FILE, load_scorer
     from rewardlab.preflight import check_local_or_hub, check_output_folder
 
-    _check_model_name(args.model)
+    _check_model_name(args.model, args.device)
     if args.benchmark == "pairs" and not args.data:
         raise ValueError("--benchmark pairs needs a file of held-out pairs: --data FILE")
     check_local_or_hub(args.data, "--data")
@@ -218,7 +219,7 @@ def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
                          "to serve without one")
     if args.api_key is None and API_KEY_ENV in os.environ and not os.environ[API_KEY_ENV].strip():
         raise ValueError(f"${API_KEY_ENV} is set but empty; set a key or unset the variable")
-    _check_model_name(args.model)
+    _check_model_name(args.model, args.device)
     return serve_command(args.model, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
                          dtype=args.dtype, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
                          log_level=args.log_level, **overrides)
@@ -230,10 +231,13 @@ def cmd_label(args: argparse.Namespace, extra: list[str]) -> int:
 
     if args.out_best is None and args.out_pairs is None:
         raise ValueError("nothing to write: pass --out-best, --out-pairs or both")
-    _check_model_name(args.model)
+    _check_model_name(args.model, args.device)
     check_input_file(args.input, "input")
     check_output_file(args.out_best, "--out-best")
     check_output_file(args.out_pairs, "--out-pairs")
+    if args.out_best and args.out_pairs and Path(args.out_best).resolve() == Path(args.out_pairs).resolve():
+        raise ValueError(f"--out-best and --out-pairs are the same file ({args.out_best}): the pairs would replace "
+                         "the best-of-n rows; give two names")
     return label_command(args.model, args.input, out_best=args.out_best, out_pairs=args.out_pairs, mode=args.mode,
                          margin=args.margin, pair_format=args.pair_format, on_invalid=args.on_invalid,
                          device=args.device, dtype=args.dtype, batch_size=args.batch_size,

@@ -58,11 +58,44 @@ def check_local_or_hub(name: str | None, option: str, *, special: tuple[str, ...
         raise FileNotFoundError(f"{option} {name}: no such file or folder{hint}; a hub id looks like 'org/name'")
 
 
-def check_training_inputs(cfg: Any) -> None:
-    """`model`, `data` and `eval_data` of a training config of any kind (fields it lacks are skipped)."""
+# A model folder holds one of these: a transformers model, a LoRA adapter, or a rewardlab kind's folder.
+MODEL_FOLDER_FILES = ("config.json", "adapter_config.json", "rewardlab_kind.json")
+
+
+def check_model(name: str | None, option: str = "model") -> None:
+    """A model name: an embedded one, a possible hub id, or an existing model folder (not a file, not a folder
+    without a config). Checked before the data is read and the model loads."""
     from rewardlab.modeling.embedded import EMBEDDED_MODELS  # a dict of names: nothing heavy is imported
 
-    check_local_or_hub(getattr(cfg, "model", None), "model", special=tuple(EMBEDDED_MODELS))
+    check_local_or_hub(name, option, special=tuple(EMBEDDED_MODELS))
+    if name is None or str(name).lower() in EMBEDDED_MODELS:
+        return
+    path = Path(name).expanduser()
+    if path.is_file():
+        raise ValueError(f"{option} {name} is a file; give a model folder (config.json and weights) or a hub id")
+    if path.is_dir() and not any((path / f).exists() for f in MODEL_FOLDER_FILES):
+        raise FileNotFoundError(f"{option} {name}: folder has no {' / '.join(MODEL_FOLDER_FILES)}; is it a model "
+                                "folder?")
+
+
+def check_device(device: str | None, option: str = "--device") -> None:
+    """`device` (None: the best available) names a device type torch knows and this machine has."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, ValueError):
+        raise ValueError(f"{option} {device!r}: not a device; use cpu, cuda, cuda:1 or mps") from None
+    available = {"cpu": True, "cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(kind, True):
+        raise ValueError(f"{option} {device}: no {kind} device on this machine; use cpu or leave {option} out")
+
+
+def check_training_inputs(cfg: Any) -> None:
+    """`model`, `data` and `eval_data` of a training config of any kind (fields it lacks are skipped)."""
+    check_model(getattr(cfg, "model", None))
     for option in ("data", "eval_data"):
         check_local_or_hub(getattr(cfg, option, None), option, special=("demo",))
 
