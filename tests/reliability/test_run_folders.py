@@ -86,6 +86,8 @@ def test_a_second_run_replaces_the_folder_whole(tiny_model_dir, data, tmp_path):
     assert not same_weights(first, load_file(out / "model.safetensors"))
     assert not (out / "eval").exists()  # the earlier model's results do not describe this one
     assert len(list((out / "logs").glob("events.out.tfevents.*"))) == 1  # one run's TensorBoard events
+    train(config(tiny_model_dir, data, out, max_steps=1), quiet=True)  # no TensorBoard: no earlier run's either
+    assert not (out / "logs").exists()
     assert sorted(read_marker(out)["entries"]) == sorted(p.name for p in out.iterdir() if p.name != MARKER)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]  # no temporary folder left beside it
 

@@ -461,11 +461,11 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                 apply_optimisation_settings(optimizer, scheduler, cfg)
 
     writer = None
+    if is_main and start_step == 0:  # a new run: an earlier run's TensorBoard events must not mix with or stay
+        shutil.rmtree(out_dir / "logs", ignore_errors=True)  # beside this one's (the folder is rewardlab's)
     if is_main and cfg.report_to == "tensorboard":
         from torch.utils.tensorboard import SummaryWriter
 
-        if start_step == 0:  # a new run: an earlier run's TensorBoard events would mix with this one's
-            shutil.rmtree(out_dir / "logs", ignore_errors=True)
         # resumed: events the interrupted run wrote after its checkpoint are dropped (purge_step)
         writer = SummaryWriter(str(out_dir / "logs"), purge_step=start_step + 1 if start_step else None)
 
