@@ -119,8 +119,13 @@ def _temp_name(name: str) -> str:
     return f".{name}.{os.getpid()}-{secrets.token_hex(4)}.tmp"
 
 
+#: files the operating system's file browser drops into any folder it shows; never anyone's work
+OS_METADATA = frozenset({".DS_Store", "Thumbs.db", "desktop.ini"})
+
+
 def _is_our_temp(name: str) -> bool:
-    return name.startswith(".") and (name.endswith(".tmp") or name.endswith(".old"))
+    """A hidden temporary leftover of an interrupted rewardlab write, or a file browser's metadata file."""
+    return name in OS_METADATA or (name.startswith(".") and (name.endswith(".tmp") or name.endswith(".old")))
 
 
 def _pid_alive(pid: int) -> bool:
@@ -155,11 +160,13 @@ def clean_stale_temps(folder: str | Path, name: str | None = None) -> list[Path]
         if m and (name is None or m.group("name") == name) and not _pid_alive(int(m.group("pid"))):
             remove_path(p)
             removed.append(p)
-    if name is not None and (folder / name).exists():
-        old = folder / f".{name}.old"  # a swap killed after the new folder was in place
-        if old.exists():
+    old = folder / f".{name}.old" if name is not None else None
+    if old is not None and old.exists():
+        if (folder / name).exists():  # a swap killed after the new folder was in place
             remove_path(old)
             removed.append(old)
+        else:  # killed between its two renames: the previous output goes back in place
+            os.replace(old, folder / name)
     return removed
 
 

@@ -252,3 +252,18 @@ def test_a_folder_of_several_rewardlab_models_is_not_replaced_whole(tmp_path):
     assert foreign_entries(runs) == ["run-a/", "run-b/"]  # `--output_dir outputs` would delete both runs
     with pytest.raises(OutputRefused, match="not written by rewardlab"):
         check_output_path(runs)
+
+
+def test_a_swap_killed_between_its_renames_puts_the_previous_output_back(tmp_path):
+    out = _write(tmp_path / "out", {"model.bin": "old"})
+    out.rename(tmp_path / ".out.old")  # killed after moving the old folder aside, before moving the new one in
+    clean_stale_temps(tmp_path, "out")
+    assert (out / "model.bin").read_text() == "old" and not (tmp_path / ".out.old").exists()
+
+
+def test_a_file_browser_s_metadata_is_not_a_user_s_file(tmp_path):
+    out = _write(tmp_path / "out", {"model.bin": "old"})
+    (out / ".DS_Store").write_bytes(b"\0")
+    assert foreign_entries(out) == []
+    _write(out, {"model.bin": "new"})
+    assert (out / "model.bin").read_text() == "new"
