@@ -294,3 +294,16 @@ def test_run_differences_compare_what_a_run_is_made_of(tmp_path):
     # a checkpoint from before fingerprints: compared by configuration only
     assert run_differences({"config": base}, run_identity({**base, "data": "b.jsonl"}, pairs[:4], pairs[4:])) == [
         "data: 'a.jsonl' in the checkpoint, 'b.jsonl' now"]
+
+
+def test_a_final_save_killed_between_its_renames_is_undone_by_the_next_run(tmp_path):
+    from rewardlab.io_utils import AtomicDirectory
+    from rewardlab.training.checkpoint import prepare_run_folder
+
+    out = tmp_path / "model"
+    with AtomicDirectory(out, command="train") as tmp:
+        (tmp / "model.safetensors").write_bytes(b"earlier model")
+    out.rename(tmp_path / ".model.old")  # the first rename done, the second not
+    prepare_run_folder(out, resume=False, overwrite=False, inputs=(), log=lambda msg: None)
+    assert (out / "model.safetensors").read_bytes() == b"earlier model"
+    assert not (tmp_path / ".model.old").exists()

@@ -287,10 +287,13 @@ def prepare_run_folder(output_dir: str | Path, *, resume: bool, overwrite: bool,
     from rewardlab.io_utils import check_output_path, clean_stale_temps, read_marker, remove_path, write_marker
 
     out = check_output_path(output_dir, overwrite=overwrite, inputs=inputs)
+    # first: a final save killed between its renames left the previous folder aside, and it goes back
+    cleaned = clean_stale_temps(out.resolve().parent, out.resolve().name)
+    out = check_output_path(output_dir, overwrite=overwrite, inputs=inputs)
     out.mkdir(parents=True, exist_ok=True)
     if not os.access(out, os.W_OK):
         raise PermissionError(f"output_dir {out} is not writable")
-    cleaned = clean_checkpoint_temps(out) + clean_stale_temps(out.resolve().parent, out.resolve().name)
+    cleaned += clean_checkpoint_temps(out)
     legacy = out / ".model.tmp"  # the final save's staging folder before it moved next to the output folder
     if legacy.is_dir():
         shutil.rmtree(legacy, ignore_errors=True)
