@@ -305,6 +305,21 @@ def test_interval_note():
     assert interval_note(200, 0.6, 0.7) is None
 
 
+def test_eval_of_a_handful_of_pairs_prints_no_interval(tmp_path):
+    from rewardlab.evaluation.evaluator import evaluate
+    from rewardlab.evaluation.writers import markdown_table
+    from tests.evaluation.conftest import LookupJudge
+
+    data = tmp_path / "four.jsonl"
+    data.write_text("".join(json.dumps({"prompt": f"p{i}", "chosen": "good", "rejected": "bad"}) + "\n"
+                            for i in range(4)))
+    result = evaluate(LookupJudge({"good": 1.0, "bad": 0.0}), "pairs", str(data), bootstrap_samples=50,
+                      show_progress=False)
+    assert result.intervals["overall"] == (1.0, 1.0)  # what used to be printed as "95% CI [100.0, 100.0]"
+    headline = markdown_table(result).splitlines()[0]
+    assert "(4 rows: too few for a meaningful 95% interval)" in headline and "CI" not in headline
+
+
 def test_a_file_smaller_than_the_batch_trains(tmp_path, tiny_model_dir, capsys, monkeypatch):
     """36 rows with the recipes' global batch of 256: the batch is clamped to the 34 training pairs (note
     printed), the one step has a learning rate above 0, the weights change, a long step shows its micro-batches,

@@ -38,7 +38,7 @@ def accuracy_with_interval(chosen: Sequence[float], rejected: Sequence[float], t
 MIN_PAIRS_FOR_INTERVAL = 30
 
 
-def interval_note(num_pairs: int, low: float, high: float) -> str | None:
+def interval_note(num_pairs: int, low: float, high: float, unit: str = "pairs") -> str | None:
     """Why an accuracy interval from `accuracy_with_interval` says nothing, or None when it can be shown.
 
     When every pair agrees (accuracy 0 or 1) every resample is the same and the bootstrap interval collapses to
@@ -46,7 +46,7 @@ def interval_note(num_pairs: int, low: float, high: float) -> str | None:
     [0.025 ** (1/4), 1] = [0.40, 1].
     """
     if num_pairs < MIN_PAIRS_FOR_INTERVAL:
-        return f"{num_pairs} pairs: too few for a meaningful 95% interval"
+        return f"{num_pairs} {unit}: too few for a meaningful 95% interval"
     if low == high:
         return "every bootstrap resample gave the same accuracy: no meaningful 95% interval"
     return None

@@ -12,6 +12,7 @@ from typing import Any
 from rewardlab.evaluation.constants import PRIOR_SETS_SECTION, RB2_SECTION
 from rewardlab.evaluation.evaluator import EvalResult
 from rewardlab.io_utils import atomic_write_json, atomic_write_text
+from rewardlab.metrics import interval_note
 
 # The flat file upstream's run writes (`scripts/run_rm.py` / `run_v2.py` -> `save_to_hub`, which also writes the
 # same dict to Beaker's `metrics.json`): what upstream's `analysis/utils.py` `load_results` reads back.
@@ -98,8 +99,10 @@ def markdown_table(result: EvalResult) -> str:
     title = BENCHMARK_TITLES.get(result.benchmark, result.benchmark)
     level = round(100 * result.confidence)
     iv = result.intervals
+    # a handful of rows: no interval (a bootstrap over 4 rows all right is "[100.0, 100.0]"), say why instead
+    note = None if math.isnan(iv["overall"][0]) else interval_note(sum(result.counts.values()), *iv["overall"], "rows")
     lines = [
-        f"**{title}** score: **{_pct(result.overall)}** ({level}% CI {_ci(iv['overall'])}), "
+        f"**{title}** score: **{_pct(result.overall)}** ({note or f'{level}% CI ' + _ci(iv['overall'])}), "
         f"ties counted {'as wrong' if result.tie_policy == 'wrong' else 'as half'}, "
         f"{sum(result.counts.values())} rows"
         + (f", {result.weights} subset weights." if result.weights != "leaderboard" else "."),
