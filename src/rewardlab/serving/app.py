@@ -228,10 +228,13 @@ def create_app(scorer: Any, config: ServeConfig | None = None) -> FastAPI:
     served = served_model(scorer)
     has_template = bool(getattr(served.encoder.tokenizer, "chat_template", None))
     metrics = ServerMetrics(ENDPOINTS)
+    if served.tokens_computed is not None:  # counted from this app's start
+        start_computed, model_count = served.tokens_computed(), served.tokens_computed
+        metrics.tokens_computed = lambda: model_count() - start_computed
     batcher = MicroBatcher(served.score_items, max_batch_tokens=config.max_batch_tokens,
                            max_batch_size=config.max_batch_size, max_queue=config.max_queue,
                            max_wait_ms=config.max_wait_ms, observer=metrics.observe_batch,
-                           item_tokens=served.item_tokens)
+                           item_tokens=served.item_tokens, tree_ids=served.tree_ids)
     metrics.queue_depth = lambda: batcher.queue_depth
     # Tokenizing runs off the event loop too, in ONE thread: a fast tokenizer used from several threads at once
     # can fail ("Already borrowed"), and one thread beside the model thread is all a CPU server should spend.

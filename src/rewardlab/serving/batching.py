@@ -8,6 +8,13 @@ Design: requests append jobs to a FIFO; a single worker task takes as many whole
 count budget, runs ONE model call in a dedicated thread (so the event loop keeps accepting, parsing and
 answering /health) and resolves each job's future with its slice of the rewards. The number of waiting
 conversations is bounded: `submit` raises `QueueFull` instead of letting memory grow with the backlog.
+
+For a model that scores prefix-tree rows (`tree_ids` given: the Bradley-Terry and regression kinds), the token
+budget counts the tokens the model will COMPUTE, every prefix the batch's sequences share once
+(`modeling.prefix_tree.PrefixTokens`), not padded tokens; and a job that does not fit does not stop the jobs
+behind it from joining: the 8 responses of a GRPO prompt, sent as 8 requests that arrive close together, cost
+the prompt once and share the pass even when a bigger request waits between them. A skipped job stays at the
+front and opens the next batch, so nothing waits more than one extra pass.
 """
 
 from __future__ import annotations
@@ -21,8 +28,9 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 ScoreIds = Callable[[list[Any]], list[Any]]  # items (token id lists by default) -> one result per item
-# (conversations, padded tokens, seconds in the model) for each forward call, for metrics
-BatchObserver = Callable[[int, int, float], None]
+# (conversations, budgeted tokens, seconds in the model, submitted tokens) for each model call, for metrics
+BatchObserver = Callable[[int, int, float, int], None]
+LOOKAHEAD_JOBS = 256  # jobs scanned past one that does not fit, looking for ones that share its pass
 
 
 class QueueFull(Exception):
@@ -47,13 +55,16 @@ class MicroBatcher:
     A single job larger than the budget runs alone; `score_ids` (e.g. `RewardScorer.score_ids`) splits it
     into forward passes under its own limits. Items are token id lists unless `item_tokens` says how many
     tokens another kind of item counts for (e.g. a (response ids, prompt ids) pair: the response's length).
+    `tree_ids(item)`: the token ids a prefix-tree model computes for an item; given, the token budget counts
+    the batch's prefix-tree tokens (see the module docstring), else padded tokens (longest x count).
     """
 
     def __init__(self, score_ids: ScoreIds, max_batch_tokens: int, max_batch_size: int, max_queue: int,
                  max_wait_ms: float = 2.0, observer: BatchObserver | None = None,
-                 item_tokens: Callable[[Any], int] = len):
+                 item_tokens: Callable[[Any], int] = len, tree_ids: Callable[[Any], Any] | None = None):
         self.score_ids = score_ids
         self.item_tokens = item_tokens
+        self.tree_ids = tree_ids
         self.max_batch_tokens = max_batch_tokens
         self.max_batch_size = max_batch_size
         self.max_queue = max_queue
@@ -64,6 +75,14 @@ class MicroBatcher:
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task | None = None
         self._executor: ThreadPoolExecutor | None = None
+
+    def batch_tokens(self, items: Sequence[Any]) -> int:
+        """What the token budget counts for `items`: prefix-tree tokens with `tree_ids`, else padded tokens."""
+        if self.tree_ids is not None:
+            from rewardlab.modeling.prefix_tree import tree_tokens
+
+            return tree_tokens([self.tree_ids(x) for x in items])
+        return padded_tokens([self.item_tokens(x) for x in items])
 
     @property
     def queue_depth(self) -> int:
@@ -116,7 +135,10 @@ class MicroBatcher:
             raise
 
     def _take(self) -> list[_Job]:
-        """Whole jobs from the front of the queue that fit the budget (at least one), FIFO for fairness."""
+        """Whole jobs from the front of the queue that fit the budget (at least one), FIFO for fairness; with
+        `tree_ids`, later jobs that still fit (sharing the batch's prefixes) join too."""
+        if self.tree_ids is not None:
+            return self._take_shared()
         taken: list[_Job] = []
         count = longest = 0
         while self._jobs:
@@ -133,10 +155,47 @@ class MicroBatcher:
             count, longest = n, lng
         return taken
 
+    def _take_shared(self) -> list[_Job]:
+        from rewardlab.modeling.prefix_tree import PrefixTokens
+
+        assert self.tree_ids is not None
+        taken: list[_Job] = []
+        tree, count, skipped = PrefixTokens(), 0, 0
+        for job in list(self._jobs):
+            if job.future.done():  # cancelled before `submit` could remove it: drop it without scoring
+                self._jobs.remove(job)
+                self._queued -= len(job.ids)
+                continue
+            grown = tree.copy()
+            for item in job.ids:
+                grown.add(self.tree_ids(item))
+            if taken and (count + len(job.ids) > self.max_batch_size or grown.total > self.max_batch_tokens):
+                skipped += 1
+                if skipped > LOOKAHEAD_JOBS or count >= self.max_batch_size:
+                    break
+                continue
+            taken.append(job)
+            tree, count = grown, count + len(job.ids)
+        for job in taken:
+            self._jobs.remove(job)
+            self._queued -= len(job.ids)
+        return taken
+
     def _full(self) -> bool:
         count = sum(len(j.ids) for j in self._jobs)
+        if count >= self.max_batch_size:
+            return True
+        if self.tree_ids is not None:
+            from rewardlab.modeling.prefix_tree import PrefixTokens
+
+            tree = PrefixTokens()
+            for job in self._jobs:
+                for item in job.ids:
+                    if tree.add(self.tree_ids(item)) and tree.total >= self.max_batch_tokens:
+                        return True
+            return False
         longest = max((j.longest for j in self._jobs), default=0)
-        return count >= self.max_batch_size or count * longest >= self.max_batch_tokens
+        return count * longest >= self.max_batch_tokens
 
     async def _run(self) -> None:
         assert self._wakeup is not None
@@ -168,8 +227,8 @@ class MicroBatcher:
                         job.future.set_exception(e)
                 continue
             if self.observer is not None:
-                self.observer(len(flat), padded_tokens([self.item_tokens(x) for x in flat]),
-                              time.perf_counter() - start)
+                sizes = [self.item_tokens(x) for x in flat]
+                self.observer(len(flat), self.batch_tokens(flat), time.perf_counter() - start, sum(sizes))
             k = 0
             for job in jobs:
                 n = len(job.ids)

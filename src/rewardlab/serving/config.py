@@ -26,8 +26,9 @@ class ServeConfig:
                                             "one request cannot hold the tokenizer for seconds.")
     max_queue: int = field(8192, "Most conversations waiting for the model across all requests; a request that "
                                  "would exceed it gets 503 (retry later) instead of growing memory without bound.")
-    max_batch_tokens: int = field(16384, "Padded tokens per forward pass (longest sequence x batch size); bounds "
-                                         "activation memory whatever the traffic.")
+    max_batch_tokens: int = field(16384, "Tokens computed per forward pass: the prefix tree's, every prefix the "
+                                         "batch's sequences share counted once (padded tokens, longest x count, for "
+                                         "kinds that pad); bounds activation memory whatever the traffic.")
     max_batch_size: int = field(64, "Most conversations per forward pass.")
     max_wait_ms: float = field(2.0, "How long the batcher waits for more requests to join a batch that is not "
                                     "full yet. Small: under load the queue fills while the model runs anyway.")

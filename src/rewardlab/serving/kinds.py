@@ -72,6 +72,9 @@ class ServedModel:
     compare_scale: float | None = 1.0  # P(a better) = sigmoid(scale (r_a - r_b)); None: no such probability
     turn_end: Any = None  # the template's end of a turn (TurnEnd), completed on raw texts; None: nothing to add
     generation_prompt: str = ""  # what add_generation_prompt appends (ChatML "<|im_start|>assistant\n")
+    # item -> the token ids a prefix-tree model computes for it (items share a pass by their prefixes); None: padded
+    tree_ids: Callable[[Any], Any] | None = None
+    tokens_computed: Callable[[], int] | None = None  # the model's running count of tokens it ran, if it keeps one
 
     def __post_init__(self) -> None:
         # OpenRLHF's queries stop at the end-of-turn token the generator emitted, while training rendered the rest
@@ -209,8 +212,8 @@ def served_model(scorer: Any) -> ServedModel:
     kind = getattr(scorer, "kind", "bradley_terry")
     if kind == "pairwise":
         return ServedModel(kind, scorer.encoder, scorer.first_better_ids, compare_scale=None)
-    if kind == "regression":
-        return ServedModel(kind, scorer.encoder, scorer.details_ids, compare_scale=None)
+    if kind == "regression":  # its inner RewardScorer runs the prefix-tree rows
+        return ServedModel(kind, scorer.encoder, scorer.details_ids, compare_scale=None, **_tree_fields(scorer.inner))
     if kind == "process":  # item: token ids carrying their step positions (kinds.process.StepIds)
         return ServedModel(kind, scorer.encoder, scorer.details_ids, compare_scale=None)
     if kind == "multi_objective":
@@ -218,4 +221,19 @@ def served_model(scorer: Any) -> ServedModel:
                            lambda items: scorer.details_ids([r for r, _ in items], [p for _, p in items]),
                            item_tokens=lambda item: max(len(item[0]), len(item[1])),
                            compare_scale=float(scorer.head.log_temperature.detach().exp()))
-    return ServedModel(kind, scorer.encoder, lambda items: [{"score": r} for r in scorer.score_ids(items)])
+    return ServedModel(kind, scorer.encoder, lambda items: [{"score": r} for r in scorer.score_ids(items)],
+                       **_tree_fields(scorer))
+
+
+def _tree_fields(scorer: Any) -> dict[str, Any]:
+    """`tree_ids` and `tokens_computed` of a scorer that runs prefix-tree rows (`RewardScorer` with the rows
+    attention); nothing for one that pads (its batch budget stays padded tokens)."""
+    from rewardlab.training.pair_rows import uses_pair_rows
+
+    model = getattr(scorer, "model", None)
+    if model is None or not uses_pair_rows(model):
+        return {}
+    fields: dict[str, Any] = {"tree_ids": lambda item: item}
+    if hasattr(scorer, "tokens_computed"):
+        fields["tokens_computed"] = lambda: scorer.tokens_computed
+    return fields

@@ -44,9 +44,15 @@ class Histogram:
 class ServerMetrics:
     """Requests and errors by endpoint and status code, latency, queue depth and batch shapes."""
 
-    def __init__(self, endpoints: Sequence[str], queue_depth: Callable[[], int] = lambda: 0):
+    def __init__(self, endpoints: Sequence[str], queue_depth: Callable[[], int] = lambda: 0,
+                 tokens_computed: Callable[[], int] | None = None):
         self.endpoints = tuple(endpoints)
         self.queue_depth = queue_depth
+        # the model's own count of tokens it ran (RewardScorer.tokens_computed), when it keeps one: exact where a
+        # batch was cut into several rows; else the batcher's budgeted tokens stand for it
+        self.tokens_computed = tokens_computed
+        self.tokens_submitted_total = 0
+        self.tokens_budgeted_total = 0
         self.requests: collections.Counter[tuple[str, int]] = collections.Counter()
         self.latency = {e: Histogram(LATENCY_BUCKETS) for e in (*self.endpoints, "other")}
         self.batch_size = Histogram(BATCH_SIZE_BUCKETS)
@@ -62,10 +68,12 @@ class ServerMetrics:
         self.requests[(endpoint, status)] += 1
         self.latency[endpoint].observe(seconds)
 
-    def observe_batch(self, size: int, padded_tokens: int, seconds: float) -> None:
+    def observe_batch(self, size: int, batch_tokens: int, seconds: float, submitted_tokens: int = 0) -> None:
         self.batch_size.observe(size)
-        self.batch_tokens.observe(padded_tokens)
+        self.batch_tokens.observe(batch_tokens)
         self.model_seconds.observe(seconds)
+        self.tokens_submitted_total += submitted_tokens
+        self.tokens_budgeted_total += batch_tokens
 
     def errors(self) -> collections.Counter[int]:
         out: collections.Counter[int] = collections.Counter()
@@ -93,9 +101,19 @@ class ServerMetrics:
                 lines += hist.render("rewardlab_request_latency_seconds", f'endpoint="{endpoint}"')
         lines += ["# HELP rewardlab_batch_size Conversations per model call.",
                   "# TYPE rewardlab_batch_size histogram", *self.batch_size.render("rewardlab_batch_size"),
-                  "# HELP rewardlab_batch_padded_tokens Padded tokens (longest x count) per model call.",
-                  "# TYPE rewardlab_batch_padded_tokens histogram",
-                  *self.batch_tokens.render("rewardlab_batch_padded_tokens"),
+                  "# HELP rewardlab_batch_tokens Tokens per model call as the batch budget counts them: the "
+                  "prefix tree's (every shared prefix once) for models that score prefix-tree rows, else padded "
+                  "(longest x count).",
+                  "# TYPE rewardlab_batch_tokens histogram", *self.batch_tokens.render("rewardlab_batch_tokens"),
+                  "# HELP rewardlab_tokens_submitted_total Tokens of the sequences sent to the model (each "
+                  "sequence in full, as clients send them).",
+                  "# TYPE rewardlab_tokens_submitted_total counter",
+                  f"rewardlab_tokens_submitted_total {self.tokens_submitted_total}",
+                  "# HELP rewardlab_tokens_computed_total Tokens the model actually ran for them (shared prefixes "
+                  "once; padding included where a model runs padded batches).",
+                  "# TYPE rewardlab_tokens_computed_total counter",
+                  f"rewardlab_tokens_computed_total "
+                  f"{self.tokens_computed() if self.tokens_computed else self.tokens_budgeted_total}",
                   "# HELP rewardlab_model_seconds Wall time of each model call.",
                   "# TYPE rewardlab_model_seconds histogram", *self.model_seconds.render("rewardlab_model_seconds")]
         return "\n".join(lines) + "\n"
