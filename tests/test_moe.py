@@ -146,6 +146,34 @@ def test_layouts_give_padded_rewards_router_loss_and_gradients(moe_models, layou
         assert torch.allclose(g[k], g_ref[k], atol=ATOL, rtol=RTOL), k
 
 
+def test_router_loss_under_gradient_checkpointing_is_unchanged(moe_models):
+    """The recipes checkpoint every layer: the router logits recorded in the forward stay differentiable when the
+    backward recomputes the layer (no second recording), so rewards, loss and gradients are the plain ones."""
+    plain, rows, tok, chosen, rejected = moe_models
+    routing = moe_routing(plain)
+    rids, pos, segments, ci, ri, _ = pack_pair_rows(chosen, rejected)
+    results = []
+    for checkpointing in (False, True):
+        rows.zero_grad()
+        if checkpointing:
+            rows.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+            rows.train()
+        try:
+            logits = []
+            got = pair_rows_rewards(rows, rids, pos, segments, ci, ri, logits)
+            aux = load_balancing_loss(logits, routing.num_experts, routing.top_k, segments.multiplicity)
+            _objective(got, aux).backward()
+        finally:
+            rows.gradient_checkpointing_disable()
+            rows.eval()
+        assert len(logits) == plain.config.num_hidden_layers  # recorded once per layer, not again in the backward
+        results.append((got.detach(), aux.item(), _grads(rows)))
+    (r0, a0, g0), (r1, a1, g1) = results
+    assert torch.allclose(r0, r1, atol=ATOL) and a0 == pytest.approx(a1, abs=ATOL)
+    for k in g0:
+        assert torch.allclose(g0[k], g1[k], atol=ATOL, rtol=RTOL), k
+
+
 def test_last_layer_shortcut_is_exact_for_experts_and_off_with_the_router_loss(moe_models):
     """Routing is per token, so the last MoE block run on the reward positions alone gives their exact
     outputs; with the router loss the block must see every token (its router logits are the loss's input)."""
@@ -276,6 +304,34 @@ def test_trained_moe_layouts_agree_and_the_folder_scores_like_the_model(moe_dir,
     in_memory = RewardScorer(rows.model, rows.tokenizer, max_length=128).score(convs)
     loaded = RewardScorer.from_pretrained(str(rows.output_dir), device="cpu", dtype="float32", max_length=128)
     assert loaded.score(convs) == pytest.approx(in_memory, abs=1e-5)
+    assert len({round(x, 5) for x in in_memory}) > 1  # a constant reward would pass the checks above
+    _serve_and_label_like_any_model(rows.output_dir, convs, in_memory, tmp_path)
+
+
+def _serve_and_label_like_any_model(folder, convs, expected, tmp_path):
+    """What `serve`, `label` and `eval` load (kinds.load_scorer) serves over HTTP and labels best-of-n with the
+    trained model's rewards."""
+    import httpx
+
+    from rewardlab.kinds import load_scorer
+    from rewardlab.labeling import label_file
+    from rewardlab.serving.app import create_app
+    from rewardlab.serving.background import serve_in_thread
+
+    scorer = load_scorer(str(folder), device="cpu", dtype="float32", max_length=128)
+    with serve_in_thread(create_app(scorer)) as url, httpx.Client(base_url=url, timeout=60) as client:
+        r = client.post("/v1/rewards", json={"conversations": convs})
+        assert r.status_code == 200, r.text
+        assert r.json()["rewards"] == pytest.approx(expected, abs=1e-5)
+    prompt = convs[0][0]["content"]
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text(json.dumps({"id": "q", "prompt": prompt, "responses": [c[1]["content"] for c in convs[:2]]})
+                       + "\n")
+    best = tmp_path / "best.jsonl"
+    label_file(scorer, str(samples), str(best))
+    row = json.loads(best.read_text().splitlines()[0])
+    assert row["rewards"] == pytest.approx(expected[:2], abs=1e-5)
+    assert row["best_index"] == max(range(2), key=lambda i: expected[i])
 
 
 def test_router_loss_coefficient_checks(tiny_model_dir, moe_train_data, tmp_path):
