@@ -14,7 +14,9 @@ module instance (`install`), only where the class's forward is exactly the known
 compared after parsing, so Llama, Mistral, Qwen2 and Gemma MLPs qualify; Gemma's (1 + w) RMSNorm and an MLP that
 adds dropout do not) and the projections are plain ``nn.Linear`` layers; an MLP whose projections are wrapped
 later (LoRA, quantised layers) falls back to its own forward at call time. Not for DeepSpeed ZeRO-3 or FSDP,
-which gather a layer's weights only when that layer itself is called.
+which gather a layer's weights only when that layer itself is called. Mixture-of-experts models: the routed
+experts (transformers 5 stores them as fused [experts, out, in] tensors with their own forward) never match and run
+as they are, by design; a shared expert that is a plain gated MLP (Qwen-MoE's) runs lean (`tests/test_moe.py`).
 """
 
 from __future__ import annotations

@@ -141,7 +141,9 @@ def _restrict_last_mlp(base: Any) -> None:
 
     A reward reads the final hidden state at one position per response; after the last attention nothing
     mixes positions, so the MLP output elsewhere is never used (the rows' rewards and gradients are unchanged,
-    tested). Hooks, not a replaced module: the state dict, saving and padded calls are untouched, and the
+    tested). A sparse MoE block qualifies too: each token is routed on its own, with no capacity limit in
+    transformers' experts, so its outputs at the reward positions are exact (tested on Mixtral and Qwen2-MoE); it is
+    skipped when the router's load-balancing loss is asked for, which needs the router at every token. Hooks, not a replaced module: the state dict, saving and padded calls are untouched, and the
     hooks fire again when gradient checkpointing recomputes the layer. Idempotent; architectures without a
     ``layers[-1].self_attn`` / ``.mlp`` pair are left as they are.
     """
