@@ -344,6 +344,8 @@ def test_a_file_smaller_than_the_batch_trains(tmp_path, tiny_model_dir, capsys, 
     assert "step 1/1" in captured.err and "17/17" in captured.err  # the micro-batch bar reached its end
     assert "held-out accuracy after training" in captured.out
     assert "(2 pairs: too few for a meaningful 95% interval)" in captured.out and "95% CI" not in captured.out
+    card_rows = [line for line in (out / "README.md").read_text().splitlines() if line.startswith("| trained |")]
+    assert len(card_rows) == 1 and card_rows[0].endswith("| – (2 pairs: too few for a meaningful 95% interval) | 2 |")
     saved = json.loads((out / "training_summary.json").read_text())
     assert saved["config"]["batch_size"] == 34 and saved["summary"]["batch_size_requested"] == 256
     (step,) = saved["train_log"]

@@ -6,6 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
+from rewardlab.metrics import interval_note
+
 CARD = """---
 library_name: transformers
 pipeline_tag: text-classification
@@ -96,8 +98,9 @@ def render_model_card(config: dict[str, Any], summary: dict[str, Any], path: str
     for label, key in (("untrained", "eval_before"), ("trained", "eval_after")):
         e = summary.get(key)
         if e:
-            rows.append(f"| {label} | {e['accuracy']:.4f} | [{e['accuracy_ci_low']:.4f}, {e['accuracy_ci_high']:.4f}] "
-                        f"| {e['num_pairs']} |")
+            note = interval_note(e["num_pairs"], e["accuracy_ci_low"], e["accuracy_ci_high"])
+            interval = f"– ({note})" if note else f"[{e['accuracy_ci_low']:.4f}, {e['accuracy_ci_high']:.4f}]"
+            rows.append(f"| {label} | {e['accuracy']:.4f} | {interval} | {e['num_pairs']} |")
     bos_note = ""
     if summary.get("bos_is_turn_marker"):
         bos_note = (f"\nNote: this tokenizer's BOS token `{summary['bos_token']}` also opens every chat turn and is "
