@@ -220,6 +220,8 @@ def test_serve_refuses_an_empty_api_key(tmp_path, tiny_model_dir, capsys, monkey
     for argv in (["--api-key", ""], ["--api_key", "  "], ["--api-key="]):
         rc, err = run_cli(["serve", str(tiny_model_dir), *argv], capsys)
         assert rc == 2 and "--api-key is empty" in err, argv
+    rc, err = run_cli(["serve", str(tiny_model_dir), "--host", ""], capsys)
+    assert rc == 2 and "--host is empty" in err
     monkeypatch.setenv("REWARDLAB_API_KEY", "")
     rc, err = run_cli(["serve", str(tiny_model_dir)], capsys)
     assert rc == 2 and "$REWARDLAB_API_KEY is set but empty" in err
@@ -240,6 +242,9 @@ def test_data_build_types_its_scalar_overrides(tmp_path, capsys):
     recipe.write_text("name: v2\nsources:\n  - name: helpsteer\n    path: none.jsonl\n")
     rc, err = run_cli(["data", "build", str(recipe), "--out", str(tmp_path / "o"), "--seed", "abc"], capsys)
     assert (rc, err) == (2, "rewardlab data: error: seed: expected int, got 'abc'")
+    rc, err = run_cli(["data", "build", str(recipe), "--out", str(tmp_path / "o"), "--tokenizer", "./tok"], capsys)
+    assert (rc, err) == (2, "rewardlab data: error: --tokenizer ./tok: no such file or folder; a hub id looks like "
+                            "'org/name'")
 
 
 def test_an_unforeseen_failure_is_one_line_not_a_traceback(capsys, monkeypatch):
