@@ -66,6 +66,7 @@ def _config_help(cls: type) -> str:
 
 MAX_LENGTH_HELP = ("tokens per conversation, longer ones truncated from the left (default: the model's own: a kind "
                    "folder's training max_length, else 4096)")
+AGGREGATION_HELP = "process reward models: how step scores make the reward (default: the model's own)"
 KIND_TRAINERS = {
     "pairwise": ("rewardlab.kinds.pairwise", "PairwiseConfig", "train_pairwise"),
     "regression": ("rewardlab.kinds.regression", "RegressionConfig", "train_regression"),
@@ -227,7 +228,7 @@ def cmd_serve(args: argparse.Namespace, extra: list[str]) -> int:
     _check_model_name(args.model, args.device)
     return serve_command(args.model, host=args.host, port=args.port, api_key=args.api_key, device=args.device,
                          dtype=args.dtype, max_length=args.max_length, trust_remote_code=args.trust_remote_code,
-                         log_level=args.log_level, **overrides)
+                         log_level=args.log_level, aggregation=args.aggregation, **overrides)
 
 
 def cmd_label(args: argparse.Namespace, extra: list[str]) -> int:
@@ -246,7 +247,8 @@ def cmd_label(args: argparse.Namespace, extra: list[str]) -> int:
     return label_command(args.model, args.input, out_best=args.out_best, out_pairs=args.out_pairs, mode=args.mode,
                          margin=args.margin, pair_format=args.pair_format, on_invalid=args.on_invalid,
                          device=args.device, dtype=args.dtype, batch_size=args.batch_size,
-                         max_length=args.max_length, trust_remote_code=args.trust_remote_code)
+                         max_length=args.max_length, trust_remote_code=args.trust_remote_code,
+                         aggregation=args.aggregation)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -315,6 +317,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-length", type=positive_int, default=None, help=MAX_LENGTH_HELP)
     p.add_argument("--trust-remote-code", action="store_true")
     p.add_argument("--log-level", default="info")
+    p.add_argument("--aggregation", choices=["min", "last", "product", "mean"], default=None,
+                   help=AGGREGATION_HELP)
     p.set_defaults(func=cmd_serve)
 
     p = sub.add_parser("label", help="best-of-n choice and chosen/rejected pairs for rejection sampling / iterative DPO")
@@ -328,6 +332,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                              "models: P(chosen better) - P(rejected better))")
     p.add_argument("--pair-format", choices=["trl", "record"], default="trl")
     p.add_argument("--on-invalid", choices=["error", "drop"], default="error")
+    p.add_argument("--aggregation", choices=["min", "last", "product", "mean"], default=None,
+                   help=AGGREGATION_HELP)
     p.add_argument("--device", default=None)
     p.add_argument("--dtype", default=None, choices=[None, "float32", "bfloat16", "float16"])
     p.add_argument("--batch-size", type=positive_int, default=16)

@@ -240,14 +240,16 @@ def label_file(scorer: Any, input_path: str, out_best: str | None = None, out_pa
 def label_command(model: str, input: str, out_best: str | None = None, out_pairs: str | None = None,
                   mode: str = "best_worst", margin: float = 0.0, pair_format: str = "trl",
                   on_invalid: str = "error", device: str | None = None, dtype: str | None = None,
-                  batch_size: int = 16, max_length: int | None = None, trust_remote_code: bool = False) -> int:
-    """Load `model` (any kind, `load_scorer`), label `input`, print a summary. Returns the exit code."""
+                  batch_size: int = 16, max_length: int | None = None, trust_remote_code: bool = False,
+                  aggregation: str | None = None) -> int:
+    """Load `model` (any kind, `load_scorer`), label `input`, print a summary. Returns the exit code.
+    `aggregation` picks how a process model's step scores make the reward (default: the model's own)."""
     from rewardlab.kinds import load_scorer
 
     if out_best is None and out_pairs is None:
         raise ValueError("nothing to write: pass --out-best, --out-pairs or both")
     scorer = load_scorer(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code,
-                         batch_size=batch_size, max_length=max_length, show_progress=True)
+                         batch_size=batch_size, max_length=max_length, show_progress=True, aggregation=aggregation)
     report = label_file(scorer, input, out_best, out_pairs, mode=mode, margin=margin, pair_format=pair_format,
                         on_invalid=on_invalid)
     print(report.summary(), file=sys.stderr)

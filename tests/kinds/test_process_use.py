@@ -8,6 +8,7 @@ import json
 
 import pytest
 
+from rewardlab.data.steps import process_demo_path
 from rewardlab.kinds import load_judge, load_scorer, saved_kind
 from rewardlab.kinds.process import AGGREGATIONS, ProcessConfig, ProcessScorer, aggregate, first_error, train_process
 from rewardlab.scoring import RewardJudge
@@ -18,10 +19,12 @@ BAD = "Mia starts with 5 apples.\nAfter getting 3 more, Mia has 5 - 3 = 2 apples
 
 
 def train_tiny(tmp_path_factory, tiny_model_dir, head):
-    out = tmp_path_factory.mktemp(f"process-{head}") / "model"
-    cfg = ProcessConfig(model=str(tiny_model_dir), data="demo", head=head, output_dir=str(out), max_steps=2,
-                        batch_size=4, micro_batch_size=4, max_train_rows=16, learning_rate=1e-3, max_length=512,
-                        aggregation="min")
+    folder = tmp_path_factory.mktemp(f"process-{head}")
+    held_out = folder / "held_out.jsonl"  # 6 of the demo's test solutions: evaluating all 180 twice costs minutes
+    held_out.write_text("".join(process_demo_path("test").read_text().splitlines(keepends=True)[:6]))
+    cfg = ProcessConfig(model=str(tiny_model_dir), data="demo", eval_data=str(held_out), head=head,
+                        output_dir=str(folder / "model"), max_steps=2, batch_size=4, micro_batch_size=4,
+                        max_train_rows=16, learning_rate=1e-3, max_length=512, aggregation="min")
     return cfg, train_process(cfg, quiet=True, device="cpu")
 
 
@@ -34,7 +37,7 @@ def trained(tmp_path_factory, tiny_model_dir):
 def test_save_load_same_step_scores(head, trained, tmp_path_factory, tiny_model_dir):
     cfg, result = trained if head == "classifier" else train_tiny(tmp_path_factory, tiny_model_dir, head)
     assert saved_kind(result.output_dir) == "process"
-    assert result.summary["eval_after"]["num_solutions"] == 180  # the demo's test file is the held-out set
+    assert result.summary["num_train_solutions"] == 16 and result.summary["eval_after"]["num_solutions"] == 6
     loaded = load_judge(result.output_dir, device="cpu")
     assert isinstance(loaded, ProcessScorer) and isinstance(loaded, RewardJudge) and loaded.head == head
     in_memory = ProcessScorer(result.model, result.tokenizer, head, cfg.step_separator, "min", cfg.max_length)
@@ -176,3 +179,22 @@ def _tiny_eval(tmp_path):
     path.write_text(json.dumps({"prompt": PROBLEM[0]["content"], "completions": BAD.split("\n"),
                                 "labels": [True, False, False]}) + "\n")
     return path
+
+
+def test_aggregation_chosen_at_load(trained, tiny_model_dir, tmp_path):
+    from rewardlab.labeling import label_command
+
+    _, result = trained
+    scorer = load_scorer(str(result.output_dir), device="cpu", aggregation="product")
+    convs = [[*PROBLEM, {"role": "assistant", "content": r}] for r in (GOOD, BAD)]
+    details = scorer.score_details(convs)
+    assert [d["score"] for d in details] == pytest.approx([aggregate(d["step_scores"], "product") for d in details])
+    with pytest.raises(ValueError, match="aggregation applies to process"):
+        load_scorer(str(tiny_model_dir), aggregation="min")  # refused before any loading
+    src, best = tmp_path / "cands.jsonl", tmp_path / "best.jsonl"
+    candidates = [GOOD, BAD, "Mia starts with 5 apples.\nThe answer is 9."]
+    src.write_text(json.dumps({"prompt": PROBLEM[0]["content"], "responses": candidates}) + "\n")
+    assert label_command(str(result.output_dir), str(src), out_best=str(best), device="cpu", aggregation="last") == 0
+    last = [s[-1] for s in scorer.score_steps([(PROBLEM, c.split("\n")) for c in candidates])]
+    row = json.loads(best.read_text())
+    assert row["rewards"] == pytest.approx(last) and row["best_index"] == last.index(max(last))

@@ -111,17 +111,22 @@ def load_judge(folder: str | Path, device: str | None = None, **kwargs: Any) -> 
 
 def load_scorer(model: str, device: str | None = None, max_length: int | None = None, batch_size: int = 16,
                 dtype: str | None = None, trust_remote_code: bool = False, max_tokens_per_batch: int | None = None,
-                show_progress: bool = False) -> Any:
+                show_progress: bool = False, aggregation: str | None = None) -> Any:
     """What `score`, `serve` and `label` load: a `RewardScorer` for a Bradley-Terry folder or hub id, else the
     folder's kind (`load_judge`).
 
     `max_length` None means the model's own: the kind's training max_length, or 4096 for Bradley-Terry.
     Kind folders load in float32 (another `dtype` is an error); `trust_remote_code` does not apply to them (they
     hold standard architectures), and of the batching options they take `batch_size` (regression also
-    `max_tokens_per_batch` and `show_progress`).
+    `max_tokens_per_batch` and `show_progress`). `aggregation` (min, last, product, mean) replaces a process
+    model's own way of turning step scores into the reward; other kinds refuse it.
     """
     kind = saved_kind(model)
+    if aggregation is not None and kind != "process":
+        raise ValueError(f"--aggregation applies to process reward models; {model} is a {kind} model")
     options: dict[str, Any] = {"batch_size": batch_size}
+    if aggregation is not None:
+        options["aggregation"] = aggregation
     if max_length is not None:
         options["max_length"] = max_length
     if kind == "bradley_terry":

@@ -14,7 +14,8 @@ API_KEY_ENV = "REWARDLAB_API_KEY"
 
 def serve_command(model: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
                   device: str | None = None, dtype: str | None = None, max_length: int | None = None,
-                  trust_remote_code: bool = False, log_level: str = "info", **config_overrides: Any) -> int:
+                  trust_remote_code: bool = False, log_level: str = "info", aggregation: str | None = None,
+                  **config_overrides: Any) -> int:
     """Load `model` (any kind, `rewardlab.kinds.load_scorer`) and serve it until interrupted. Returns the exit code.
 
     `api_key` falls back to ``$REWARDLAB_API_KEY`` (a key on the command line is visible to every local user
@@ -36,7 +37,8 @@ def serve_command(model: str, host: str = "127.0.0.1", port: int = 8000, api_key
         print(f"[rewardlab] warning: serving on {host} without an API key: anyone who can reach this port can "
               f"use the model (set --api-key or ${API_KEY_ENV})", file=sys.stderr)
     scorer = load_scorer(model, device=device, dtype=dtype, trust_remote_code=trust_remote_code, max_length=max_length,
-                         batch_size=config.max_batch_size, max_tokens_per_batch=config.max_batch_tokens)
+                         batch_size=config.max_batch_size, max_tokens_per_batch=config.max_batch_tokens,
+                         aggregation=aggregation)
     app = create_app(scorer, config)
     rewards = "POST /v1/rewards, POST /get_reward (OpenRLHF), POST /classify /v1/classify /pooling (vLLM, SGLang)"
     endpoints = {"pairwise": "POST /compare", "regression": rewards}.get(scorer.kind, f"{rewards}, POST /compare")
