@@ -336,3 +336,35 @@ def test_config_checks():
     with pytest.raises(ValueError, match="threshold"):
         ProcessConfig(threshold=1.0)
     assert ProcessConfig().head == "classifier" and ProcessConfig().data == "demo"
+
+
+def test_prefix_tree_rows_equal_padded_batches(tiny_model_dir):
+    """Solutions sharing their prompt and leading steps, scored and differentiated as one prefix-tree row, give the
+    padded computation's logits and gradients (float32; only the attention kernels' summation order differs)."""
+    from rewardlab.kinds.process import packed_step_logits, step_outputs
+    from rewardlab.modeling.loading import load_reward_model
+    from rewardlab.training.forward import pad_batch
+    from rewardlab.training.pair_rows import load_with_pair_rows, uses_pair_rows
+
+    packed_model, tokenizer = load_with_pair_rows(str(tiny_model_dir), num_labels=1)
+    padded_model, _ = load_reward_model(str(tiny_model_dir), num_labels=1, attn_implementation="sdpa")
+    padded_model.load_state_dict(packed_model.state_dict())  # the same (randomly initialised) score head
+    assert uses_pair_rows(packed_model) and not uses_pair_rows(padded_model)
+    enc = StepEncoder(tokenizer, 4096, "\n")
+    q = [{"role": "user", "content": "Mia has 5 apples and buys 3 more. How many?"}]
+    solutions = [enc.encode_steps(q, s)[0] for s in (["5 + 3 = 8.", "The answer is 8."],
+                                                      ["5 + 3 = 8.", "So 8.", "The answer is 8."],
+                                                      ["5 - 3 = 2.", "The answer is 2."],
+                                                      ["Other problem entirely."])]
+    steps = [list(range(len(s.positions))) for s in solutions]
+    packed = packed_step_logits(packed_model, solutions, steps)
+    ids, mask, _ = pad_batch(solutions, tokenizer.pad_token_id)
+    rows = torch.tensor([r for r, s in enumerate(steps) for _ in s])
+    cols = torch.tensor([solutions[r].positions[k] for r, s in enumerate(steps) for k in s])
+    padded = step_outputs(padded_model, "classifier", ids, mask, rows, cols)
+    assert packed.shape == (8,) and torch.allclose(packed, padded, atol=1e-5)
+    labels = torch.tensor([1.0, 1, 1, 1, 1, 0, 0, 1])
+    for logits in (packed, padded):
+        per_example_mean(step_bce_losses(logits, labels), rows, 4).sum().backward()
+    for (name, a), (_, b) in zip(packed_model.named_parameters(), padded_model.named_parameters()):
+        assert torch.allclose(a.grad, b.grad, atol=1e-5, rtol=1e-4), name

@@ -24,9 +24,13 @@ only on the last step (``last_step_only``, TRL's ``train_on_last_step_only``). A
 aggregation of its step scores: ``min`` (default: a solution is as good as its worst step, and unlike the
 product it does not fall with the number of steps), ``last``, ``product`` or ``mean`` (RLHFlow's choice).
 
+With the classifier head, training and scoring lay each micro-batch out as one padding-free prefix-tree row
+(`training.pair_rows`; ``prefix_rows``): every step end is the end of one "sequence", the solution up to that
+step, so a prompt or leading steps that solutions share (best-of-n samples, PRM800K's alternatives) are computed
+once; the logits equal the padded computation (tested). The token head runs padded batches.
+
 Training runs through the kinds' single-process loop (`kinds.finetune.run_training`); multi-process, DeepSpeed,
-LoRA and resume for this kind wait for the one trainer of issue 19, and so do prefix-tree rows for solutions
-that share their leading steps.
+LoRA and resume for this kind wait for the one trainer of issue 19.
 """
 
 from __future__ import annotations
@@ -255,13 +259,28 @@ def step_outputs(model: Any, head: str, input_ids: torch.Tensor, attention_mask:
     return score_head(model)(picked).squeeze(-1)
 
 
-def load_process_model(name: str, head: str) -> tuple[Any, Any]:
-    """(model, tokenizer): a one-logit sequence classifier, or the causal LM itself for the token head; the
-    tokenizer gets a pad token distinct from eos either way."""
+def packed_step_logits(model: Any, encoded: Sequence[StepIds], steps: Sequence[Sequence[int]]) -> torch.Tensor:
+    """Classifier logits [S] at the given steps of several solutions laid out as ONE prefix-tree row
+    (`training.pair_rows`): every step end is the last token of a "sequence" (its solution up to that step), so a
+    prompt or leading steps that solutions share are computed once and nothing is padded. The same logits as
+    `step_outputs` on a padded batch (tested). Order: solution by solution, steps as given."""
+    from rewardlab.training.pair_rows import pack_sequences, row_rewards
+
+    prefixes = [ids[: ids.positions[s] + 1] for ids, chosen in zip(encoded, steps) for s in chosen]
+    device = next(model.parameters()).device
+    input_ids, position_ids, segments, last, _ = pack_sequences(prefixes)
+    return row_rewards(model, input_ids.to(device), position_ids.to(device), segments, torch.tensor(last))
+
+
+def load_process_model(name: str, head: str, prefix_rows: bool = True) -> tuple[Any, Any]:
+    """(model, tokenizer): a one-logit sequence classifier (with the prefix-tree rows attention when `prefix_rows`
+    and the architecture takes it), or the causal LM itself for the token head; the tokenizer gets a pad token
+    distinct from eos either way."""
     if head == "classifier":
         from rewardlab.modeling.loading import load_reward_model
+        from rewardlab.training.pair_rows import load_with_pair_rows
 
-        return load_reward_model(name, num_labels=1)
+        return load_with_pair_rows(name, num_labels=1) if prefix_rows else load_reward_model(name, num_labels=1)
     from transformers import AutoModelForCausalLM
 
     from rewardlab.modeling.loading import ensure_distinct_pad_token, load_tokenizer, resolve_model_path
@@ -299,7 +318,7 @@ class ProcessScorer:
 
         record = read_kind_file(folder)
         config = record["config"]
-        model, tokenizer = load_process_model(str(folder), config["head"])
+        model, tokenizer = load_process_model(str(folder), config["head"], config.get("prefix_rows", True))
         kwargs.setdefault("max_length", config["max_length"])
         return cls(model.to(pick_device(device)), tokenizer, config["head"], config["step_separator"],
                    aggregation or config["aggregation"], **kwargs)
@@ -325,12 +344,22 @@ class ProcessScorer:
     def step_scores_ids(self, encoded: Sequence[StepIds]) -> list[list[float]]:
         """P(correct) of every step of already encoded solutions (NaN for a step cut off on the left)."""
         from rewardlab.training.forward import pad_batch
+        from rewardlab.training.pair_rows import uses_pair_rows
 
         out: list[list[float]] = [[math.nan] * len(e.positions) for e in encoded]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         with torch.inference_mode():
             for k in range(0, len(order), self.batch_size):
                 batch = order[k : k + self.batch_size]
+                if self.head == "classifier" and uses_pair_rows(self.model):  # one padding-free prefix-tree row
+                    steps = [[s for s, p in enumerate(encoded[i].positions) if p >= 0] for i in batch]
+                    if any(steps):
+                        probs = torch.sigmoid(packed_step_logits(self.model, [encoded[i] for i in batch],
+                                                                 steps)).tolist()
+                        flat = [(i, s) for i, chosen in zip(batch, steps) for s in chosen]
+                        for (i, s), p in zip(flat, probs):
+                            out[i][s] = p
+                    continue
                 ids, mask, _ = pad_batch([encoded[i] for i in batch], self.tokenizer.pad_token_id)
                 where = [(r, i, s, p) for r, i in enumerate(batch) for s, p in enumerate(encoded[i].positions)
                          if p >= 0]
@@ -412,6 +441,8 @@ class ProcessConfig(OptimSettings):
     last_step_only: bool = field(False, "Loss on each solution's last step only (held-out metrics use all).")
     aggregation: str = field("min", "Solution reward from step scores: min, last, product or mean.")
     threshold: float = field(0.5, "A step with P(correct) below this is judged wrong (first-error metrics).")
+    prefix_rows: bool = field(True, "Classifier head: each micro-batch as one padding-free prefix-tree row, a "
+                                    "prompt or leading steps shared by solutions computed once (same numbers).")
     max_train_rows: int | None = field(None, "Use at most this many training solutions (after shuffling).")
     max_length: int = field(1024, "Tokens per solution (TRL PRMConfig's default); longer ones lose their left.")
     output_dir: str = field("outputs/process-model", "Folder for the trained model folder.")
@@ -448,6 +479,7 @@ def train_process(cfg: ProcessConfig, quiet: bool = False, device: str | None = 
     from rewardlab.io_utils import check_output_path
     from rewardlab.kinds import save_kind_folder
     from rewardlab.training.forward import pad_batch
+    from rewardlab.training.pair_rows import uses_pair_rows
     from rewardlab.training.trainer import set_seed
 
     def log(msg: str) -> None:
@@ -467,7 +499,7 @@ def train_process(cfg: ProcessConfig, quiet: bool = False, device: str | None = 
     if cfg.max_train_rows is not None and len(train_rows) > cfg.max_train_rows:
         train_rows = random.Random(cfg.seed).sample(train_rows, cfg.max_train_rows)
 
-    model, tokenizer = load_process_model(cfg.model, cfg.head)
+    model, tokenizer = load_process_model(cfg.model, cfg.head, cfg.prefix_rows)
     model.to(pick_device(device))
     scorer = ProcessScorer(model, tokenizer, cfg.head, cfg.step_separator, cfg.aggregation, cfg.max_length,
                            cfg.eval_batch_size)
@@ -484,13 +516,19 @@ def train_process(cfg: ProcessConfig, quiet: bool = False, device: str | None = 
         log(f"held-out before: {_brief(summary['eval_before'])}")
     pad_id, device_ = tokenizer.pad_token_id, next(model.parameters()).device
 
+    packed = cfg.head == "classifier" and uses_pair_rows(model)
+    log(f"micro-batches as {'prefix-tree rows' if packed else 'padded batches'}")
+
     def example_losses(idx: list[int]) -> torch.Tensor:
-        ids, mask, _ = pad_batch([encoded[i] for i in idx], pad_id)
         where = [(r, encoded[i].positions[s], y) for r, i in enumerate(idx) for s, y in targets[i]]
         if not where:  # every scored step truncated away: a zero that still reaches the parameters
             return sum(p.sum() for p in model.parameters()) * 0.0 + torch.zeros(len(idx), device=device_)
         rows, cols = torch.tensor([w[0] for w in where]), torch.tensor([w[1] for w in where])
         labels = torch.tensor([float(w[2]) for w in where], device=device_)
+        if packed:
+            outputs = packed_step_logits(model, [encoded[i] for i in idx], [[s for s, _ in targets[i]] for i in idx])
+            return per_example_mean(step_bce_losses(outputs, labels), rows.to(device_), len(idx))
+        ids, mask, _ = pad_batch([encoded[i] for i in idx], pad_id)
         outputs = step_outputs(model, cfg.head, ids.to(device_), mask.to(device_), rows, cols)
         losses = (tag_token_losses(outputs, labels, *scorer.tags) if cfg.head == "token"
                   else step_bce_losses(outputs, labels))
