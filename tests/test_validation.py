@@ -361,6 +361,17 @@ def test_a_file_smaller_than_the_batch_trains(tmp_path, tiny_model_dir, capsys, 
     assert math.isfinite(step["loss"])
 
 
+def test_a_file_all_held_out_says_so(tmp_path, tiny_model_dir, capsys, no_loading):
+    from rewardlab.data.readers import write_pairs_jsonl
+    from tests.conftest import synthetic_pairs
+
+    data = tmp_path / "three.jsonl"
+    write_pairs_jsonl(synthetic_pairs(3), data)
+    rc, err = run_cli(["train", "--model", str(tiny_model_dir), "--data", str(data), "--eval_fraction", "0.9",
+                       "--output_dir", str(tmp_path / "o"), "--report_to", "none"], capsys)
+    assert rc == 2 and "all 3 pairs of" in err and "lower --eval_fraction or pass --eval_data" in err
+
+
 def test_max_steps_runs_past_one_epoch(tmp_path, tiny_model_dir, synthetic_jsonl):
     from rewardlab.training.trainer import train
 

@@ -160,6 +160,9 @@ def load_training_pairs(cfg: TrainConfig, log: Any) -> tuple[list[PreferencePair
     if cfg.max_eval_pairs is not None and len(held_out) > cfg.max_eval_pairs:
         idx = sorted(random.Random(cfg.seed + 1).sample(range(len(held_out)), cfg.max_eval_pairs))
         held_out = [held_out[i] for i in idx]
+    if not train and held_out and not cfg.eval_data:
+        raise ValueError(f"all {len(held_out)} pairs of {cfg.data} were held out for evaluation (eval_fraction "
+                         f"{cfg.eval_fraction}); lower --eval_fraction or pass --eval_data")
     if not train:
         raise ValueError(f"no valid training pairs in {cfg.data}:\n{report.summary()}")
     return train, held_out, report
