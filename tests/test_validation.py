@@ -59,6 +59,7 @@ def run_cli(argv, capsys):
     ("adam_beta2", "1", "adam_beta2 must be in [0, 1)"),
     ("weight_decay", "-0.1", "weight_decay must be >= 0"),
     ("save_total_limit", "-1", "save_total_limit must be >= 0"),
+    ("seed", "-1", "seed must be in 0 .. 2**63 - 1, got -1"),
     ("data", "", "data must be a non-empty string"),
     ("eval_data", "", "eval_data is empty"),
 ])

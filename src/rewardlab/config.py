@@ -52,6 +52,12 @@ def non_empty(value: Any) -> bool:
     return bool(str(value).strip())
 
 
+def check_seed(seed: int) -> None:
+    """numpy's seeded generators (the data order) take 0 .. 2**63 - 1: -1 used to fail after the model loaded."""
+    if not 0 <= seed < 2**63:
+        raise ValueError(f"seed must be in 0 .. 2**63 - 1, got {seed}")
+
+
 @dataclasses.dataclass
 class TrainConfig:
     model: str = field("smollm2-135m-instruct", "Causal LM or reward model: embedded name, local folder or hub id.")
@@ -167,6 +173,7 @@ class TrainConfig:
         check_fields(self, ("adam_beta1", "adam_beta2", "lora_dropout"), unit_interval, "in [0, 1)")
         if self.save_total_limit < 0:
             raise ValueError(f"save_total_limit must be >= 0 (0: keep every checkpoint), got {self.save_total_limit}")
+        check_seed(self.seed)
 
 
 def _convert(value: Any, annotation: Any, name: str) -> Any:

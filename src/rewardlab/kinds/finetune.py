@@ -38,12 +38,13 @@ class OptimSettings:
     seed: int = field(42, "Seed for data order, held-out split and initialisation.")
 
     def check_optim(self) -> None:
-        from rewardlab.config import at_least_one, check_fields, non_negative_finite, unit_interval
+        from rewardlab.config import at_least_one, check_fields, check_seed, non_negative_finite, unit_interval
 
         check_fields(self, ("batch_size", "micro_batch_size"), at_least_one, "at least 1")
         check_fields(self, ("max_steps",), at_least_one, "at least 1 (or none: num_epochs decides)")
         check_fields(self, ("weight_decay", "max_grad_norm"), non_negative_finite, ">= 0")
         check_fields(self, ("warmup_ratio", "adam_beta1", "adam_beta2"), unit_interval, "in [0, 1)")
+        check_seed(self.seed)
         if self.batch_size % self.micro_batch_size:
             raise ValueError(f"batch_size ({self.batch_size}) must be a multiple of micro_batch_size "
                              f"({self.micro_batch_size})")

@@ -28,6 +28,7 @@ import torch
 from rewardlab.config import (
     at_least_one,
     check_fields,
+    check_seed,
     field,
     non_negative_finite,
     positive_finite,
@@ -291,6 +292,7 @@ class MultiObjectiveConfig:
         check_fields(self, ("gate_hidden", "gate_steps", "embed_batch_size", "max_rows"), at_least_one, "at least 1")
         check_fields(self, ("gate_lr",), positive_finite, "a positive number")
         check_fields(self, ("gate_weight_decay",), non_negative_finite, ">= 0")
+        check_seed(self.seed)
         if self.max_length < 8:
             raise ValueError(f"max_length must be at least 8, got {self.max_length}")
         self.objectives = tuple(self.objectives)
