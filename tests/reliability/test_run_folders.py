@@ -289,7 +289,9 @@ def test_run_differences_compare_what_a_run_is_made_of(tmp_path):
     assert differences(pairs[1:5], data="b.jsonl") == [
         "data: 'a.jsonl' in the checkpoint, 'b.jsonl' now",
         "training pairs: not the checkpoint's (4 pairs, other contents; the data file changed?)"]
-    (model / "model.safetensors").write_bytes(b"w" * 99)  # the same folder, other weights
+    (moved / "model.safetensors").write_bytes(b"v" * 100)  # another model: same architecture, other weights
+    assert differences(model=str(moved)) == [f"model: {str(model)!r} in the checkpoint, {str(moved)!r} now"]
+    (model / "model.safetensors").write_bytes(b"v" * 100)  # the same folder, other weights of the same size
     assert differences() == [f"model: the folder {model} changed since the checkpoint (config or weight files)"]
     # a checkpoint from before fingerprints: compared by configuration only
     assert run_differences({"config": base}, run_identity({**base, "data": "b.jsonl"}, pairs[:4], pairs[4:])) == [
