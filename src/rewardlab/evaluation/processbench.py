@@ -201,8 +201,8 @@ def process_eval_command(model: str, benchmark: str = "processbench", data: str 
             if not data:
                 raise ValueError("--benchmark steps needs a file of step-labelled rows: --data FILE")
             examples = read_step_examples(data, split or "train")[:limit]
-            scores = evaluate_examples(scorer, examples, threshold, bootstrap_samples, seed)
             steps = scorer.score_steps([(e.context, e.steps) for e in examples])
+            scores = evaluate_examples(scorer, examples, threshold, bootstrap_samples, seed, step_scores=steps)
             records = [{"labels": list(e.labels), "step_scores": s} for e, s in zip(examples, steps)]
         else:
             raise ValueError(f"unknown process benchmark {benchmark!r}")

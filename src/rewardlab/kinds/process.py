@@ -397,12 +397,14 @@ class ProcessScorer:
 
 # ------------------------------------------------------------------------------------------------ evaluation
 def evaluate_examples(scorer: ProcessScorer, examples: Sequence[StepExample], threshold: float = 0.5,
-                      bootstrap_samples: int = 1000, seed: int = 0) -> dict[str, Any]:
+                      bootstrap_samples: int = 1000, seed: int = 0,
+                      step_scores: Sequence[Sequence[float]] | None = None) -> dict[str, Any]:
     """Held-out step accuracy, first-error F1 (ProcessBench's score, first errors from the labels) and best-of-n
-    accuracy per aggregation over problems with several solutions, each with a 95% bootstrap interval."""
+    accuracy per aggregation over problems with several solutions, each with a 95% bootstrap interval.
+    `step_scores`: the examples' step scores when the caller has them already (else the scorer computes them)."""
     from rewardlab.metrics import bootstrap_interval
 
-    scores = scorer.score_steps([(e.context, e.steps) for e in examples])
+    scores = step_scores if step_scores is not None else scorer.score_steps([(e.context, e.steps) for e in examples])
     hits = [float((s >= threshold) == y) for sc, e in zip(scores, examples) for s, y in zip(sc, e.labels)]
     out: dict[str, Any] = {"num_solutions": len(examples), "num_steps": len(hits),
                            "step_accuracy": sum(hits) / len(hits) if hits else math.nan,
