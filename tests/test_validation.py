@@ -168,6 +168,10 @@ def test_score_eval_label_check_their_paths_before_loading(tmp_path, tiny_model_
         (["eval", model, "--benchmark", "pairs", "--data", str(convs), "--out", str(convs)], "is a file; give a"),
         (["label", model, str(convs)], "nothing to write"),
         (["label", model, str(convs), "--out-pairs", str(convs / "p.jsonl")], "--out-pairs"),
+        # the output would replace the rows being read (also through another spelling of the same path)
+        (["score", model, str(convs), "-o", str(tmp_path / "." / "c.jsonl")], "is the input file"),
+        (["label", model, str(convs), "--out-best", str(convs)], "--out-best " + str(convs) + " is the input file"),
+        (["label", model, str(convs), "--out-pairs", str(convs)], "is the input file"),
     ]
     for argv, message in cases:
         rc, err = run_cli(argv, capsys)

@@ -141,7 +141,7 @@ def cmd_score(args: argparse.Namespace, extra: list[str]) -> int:
 
     _check_model_name(args.model, args.device)
     check_input_file(args.input, "input")
-    check_output_file(args.output, "--output")
+    check_output_file(args.output, "--output", inputs=(args.input,))
     return score_command(args.model, args.input, args.output, device=args.device, batch_size=args.batch_size,
                          max_length=args.max_length)
 
@@ -239,8 +239,8 @@ def cmd_label(args: argparse.Namespace, extra: list[str]) -> int:
         raise ValueError("nothing to write: pass --out-best, --out-pairs or both")
     _check_model_name(args.model, args.device)
     check_input_file(args.input, "input")
-    check_output_file(args.out_best, "--out-best")
-    check_output_file(args.out_pairs, "--out-pairs")
+    check_output_file(args.out_best, "--out-best", inputs=(args.input,))
+    check_output_file(args.out_pairs, "--out-pairs", inputs=(args.input,))
     if args.out_best and args.out_pairs and Path(args.out_best).resolve() == Path(args.out_pairs).resolve():
         raise ValueError(f"--out-best and --out-pairs are the same file ({args.out_best}): the pairs would replace "
                          "the best-of-n rows; give two names")

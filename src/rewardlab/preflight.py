@@ -126,8 +126,9 @@ def _check_creatable_under(ancestor: Path, path: str, option: str) -> None:
         raise PermissionError(f"{option} {path}: folder {ancestor} is not writable")
 
 
-def check_output_file(path: str | None, option: str) -> None:
-    """`path` (None: stdout) can be written as a file: not a folder, and its folder writable or creatable."""
+def check_output_file(path: str | None, option: str, inputs: tuple[str, ...] = ()) -> None:
+    """`path` (None: stdout) can be written as a file: not a folder, not one of the verb's `inputs` (writing
+    would replace the very rows being read), and its folder writable or creatable."""
     if path is None:
         return
     if not str(path).strip():
@@ -135,6 +136,10 @@ def check_output_file(path: str | None, option: str) -> None:
     p = Path(path).expanduser()
     if p.is_dir():
         raise ValueError(f"{option} {path} is a folder; give a file name, e.g. {Path(path) / 'out.jsonl'}")
+    for source in inputs:
+        if p.exists() and Path(source).expanduser().exists() and p.samefile(Path(source).expanduser()):
+            raise ValueError(f"{option} {path} is the input file {source}: writing it would replace the rows being "
+                             "read; give another name")
     if p.exists():
         if not os.access(p, os.W_OK):
             raise PermissionError(f"{option} {path}: file is not writable")
