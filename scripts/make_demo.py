@@ -5,7 +5,7 @@ copied from an existing dataset. Some items are templated (capitals, unit conver
 multi-turn recall) with numbers and names drawn from a seeded random generator, and the train/test
 split is a seeded per-category shuffle, so running
 
-    .venv/bin/python -m rewardlab.data.demo.make_demo
+    .venv/bin/python scripts/make_demo.py
 
 rewrites both files deterministically (byte-identical output for unchanged content). Run it only
 after editing the content here, and update README.md if the counts it prints change.
@@ -25,7 +25,7 @@ SOURCE = "rewardlab-demo"
 TEST_FRACTION = 0.2
 SYSTEM_FRACTION = 0.1  # share of single-turn pairs that get a neutral system message
 CATEGORIES = ("helpfulness", "correctness", "safety", "code", "math", "multi-turn")
-OUT_DIR = Path(__file__).parent
+OUT_DIR = Path(__file__).resolve().parents[1] / "src" / "rewardlab" / "data" / "demo"
 
 SYSTEM_PROMPTS = (
     "You are a helpful assistant.",

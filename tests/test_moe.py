@@ -395,7 +395,7 @@ def test_two_processes_train_an_moe_like_one(moe_train_data, tmp_path):
 
 
 def test_moe_recipes_use_the_recipe_values_and_their_own_router_coefficient():
-    from rewardlab.config import REPO_RECIPES, load_config
+    from rewardlab.config import RECIPES, load_config
 
     mixtral = load_config(TrainConfig, "mixtral-8x7b-instruct-v0.1")
     qwen = load_config(TrainConfig, "qwen1.5-moe-a2.7b-chat")
@@ -403,9 +403,9 @@ def test_moe_recipes_use_the_recipe_values_and_their_own_router_coefficient():
     for cfg, name in ((mixtral, "mixtral-8x7b-instruct-v0.1"), (qwen, "qwen1.5-moe-a2.7b-chat")):
         assert (cfg.batch_size, cfg.learning_rate, cfg.num_epochs, cfg.lr_scheduler) == (512, 5e-6, 1, "cosine")
         assert cfg.gradient_checkpointing and cfg.precision == "bf16" and cfg.max_length == 4096
-        header = (REPO_RECIPES / f"{name}.yaml").read_text().splitlines()[:2]
+        header = (RECIPES / f"{name}.yaml").read_text().splitlines()[:2]
         assert header[0] == f"# rewardlab train {name}"
         launch = header[1].split("--config_file ")[1].split()[0]
-        assert (REPO_RECIPES.parent / launch).exists() and header[1].endswith(f"train {name}")
-    offload = json.loads((REPO_RECIPES / "deepspeed" / "zero3_offload.json").read_text())["zero_optimization"]
+        assert (RECIPES.parent / launch).exists() and header[1].endswith(f"train {name}")
+    offload = json.loads((RECIPES / "deepspeed" / "zero3_offload.json").read_text())["zero_optimization"]
     assert offload["stage"] == 3 and offload["offload_optimizer"]["device"] == "cpu"

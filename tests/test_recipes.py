@@ -1,4 +1,4 @@
-"""Every shipped recipe loads (recursive glob over recipes/), with the config class its folder implies."""
+"""Every shipped recipe loads (recursive glob over the package's recipes/ folder), with the config class its folder implies."""
 
 import json
 from pathlib import Path
@@ -6,22 +6,22 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rewardlab.config import REPO_RECIPES, TrainConfig, load_config, resolve_recipe
+from rewardlab.config import RECIPES, TrainConfig, load_config, resolve_recipe
 
-ALL = sorted(p for p in REPO_RECIPES.rglob("*") if p.suffix in (".yaml", ".json"))
+ALL = sorted(p for p in RECIPES.rglob("*") if p.suffix in (".yaml", ".json"))
 
 
 def test_recipes_exist():
-    names = {str(p.relative_to(REPO_RECIPES)) for p in ALL}
+    names = {str(p.relative_to(RECIPES)) for p in ALL}
     for required in ("quickstart.yaml", "gemma-2b-it.yaml", "gemma-7b-it.yaml", "mistral-7b-instruct-v0.2.yaml",
                      "llama-3-8b-instruct.yaml", "data/v1.yaml", "data/v4.yaml", "accelerate/zero3.yaml",
                      "deepspeed/zero2_offload.json", "deepspeed/zero3.json"):
         assert required in names
 
 
-@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(REPO_RECIPES)))
+@pytest.mark.parametrize("path", ALL, ids=lambda p: str(p.relative_to(RECIPES)))
 def test_every_shipped_recipe_loads(path: Path):
-    kind = path.relative_to(REPO_RECIPES).parts[0]
+    kind = path.relative_to(RECIPES).parts[0]
     if path.suffix == ".json":
         ds = json.loads(path.read_text())
         assert ds["zero_optimization"]["stage"] in (2, 3)
@@ -36,7 +36,7 @@ def test_every_shipped_recipe_loads(path: Path):
         cfg = yaml.safe_load(path.read_text())
         ds_file = cfg.get("deepspeed_config", {}).get("deepspeed_config_file")
         if ds_file:
-            assert (REPO_RECIPES.parent / ds_file).exists(), ds_file
+            assert (RECIPES.parent / ds_file).exists(), ds_file
     else:
         cfg = load_config(TrainConfig, path)
         assert cfg.batch_size % cfg.micro_batch_size == 0

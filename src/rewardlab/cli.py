@@ -147,16 +147,18 @@ def cmd_score(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_data_build(args: argparse.Namespace, extra: list[str]) -> int:
-    from rewardlab.config import _convert
+    import typing
+
+    from rewardlab.config import convert_value
     from rewardlab.data.cli_commands import build_command
     from rewardlab.data.mixtures import DataBuildConfig
     from rewardlab.preflight import check_model
 
     overrides = parse_overrides(extra)
-    scalar = {f.name: f.type for f in dataclasses.fields(DataBuildConfig) if f.type in ("int", "float", "bool")}
+    scalar = {k: t for k, t in typing.get_type_hints(DataBuildConfig).items() if t in (int, float, bool)}
     for key, value in overrides.items():  # `--seed abc` used to reach the build as a string
         if key in scalar:
-            overrides[key] = _convert(value, scalar[key], key)
+            overrides[key] = convert_value(value, scalar[key], key)
     if overrides.get("tokenizer") not in (None, "null", "none"):
         check_model(str(overrides["tokenizer"]), "--tokenizer")
     return build_command(args.recipe, args.out, overrides, overwrite=args.overwrite)
@@ -166,6 +168,19 @@ def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.data.cli_commands import stats_command
 
     return stats_command(args.dataset)
+
+
+def cmd_recipes(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.config import copy_recipes, resolve_recipe, shipped_recipe_names
+
+    if args.copy is not None:
+        written = copy_recipes(args.copy)
+        print(f"wrote {len(written)} recipe files under {args.copy}/")
+    elif args.name:
+        print(resolve_recipe(args.name).resolve())
+    else:
+        print("\n".join(shipped_recipe_names()))
+    return 0
 
 
 def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
@@ -347,9 +362,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--overwrite", action="store_true", help="replace an output folder holding files rewardlab did not write (one it wrote is replaced anyway)")
     p.set_defaults(func=cmd_merge)
 
+    p = sub.add_parser("recipes", help="list the shipped recipes, print one's path, or copy them all (for "
+                                       "accelerate launch --config_file recipes/accelerate/...)")
+    p.add_argument("name", nargs="?", help="print this shipped recipe's path (e.g. accelerate/zero3, "
+                                           "deepspeed/zero3.json)")
+    p.add_argument("--copy", nargs="?", const="recipes", default=None, metavar="DIR",
+                   help="copy every shipped recipe into DIR (default: ./recipes); existing files are kept")
+    p.set_defaults(func=cmd_recipes)
+
     data = sub.add_parser("data", help="build preference mixtures and their statistics tables")
     dsub = data.add_subparsers(dest="data_verb", required=True)
-    p = dsub.add_parser("build", help="build a mixture recipe (e.g. recipes/data/v2.yaml) into an Arrow dataset")
+    p = dsub.add_parser("build", help="build a mixture recipe (a file or a shipped name, e.g. data/v2) into an Arrow "
+                                          "dataset")
     p.add_argument("recipe")
     p.add_argument("--out", required=True, help="output folder")
     p.add_argument("--overwrite", action="store_true", help="replace an output folder holding files rewardlab did not write (one it wrote is replaced anyway)")
@@ -375,7 +399,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(extra)}")
     try:
         return args.func(args, extra)
-    except (DataError, ValueError, FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError) as e:
+    except (DataError, ValueError, FileNotFoundError, FileExistsError, PermissionError, IsADirectoryError,
+            NotADirectoryError) as e:
         print(f"rewardlab {args.verb}: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # unreachable hub, full disk, unreadable file: say what, without a traceback

@@ -5,6 +5,7 @@ overridable from the command line (``--key value``). Each field is documented on
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import math
 import os
 import types
@@ -14,7 +15,16 @@ from typing import Any
 
 import yaml
 
-REPO_RECIPES = Path(__file__).resolve().parents[2] / "recipes"
+
+def shipped_recipes() -> Path:
+    """The recipes folder inside the installed package (models, data/ mixtures, accelerate/ and deepspeed/ configs),
+    found through package resources so that an installed wheel finds it from any working directory."""
+    folder = importlib.resources.files("rewardlab") / "recipes"
+    # pip unpacks wheels, so this is a real folder; accelerate and deepspeed need real paths anyway.
+    return Path(str(folder))
+
+
+RECIPES = shipped_recipes()
 
 
 def field(default: Any, help: str, **kw: Any) -> Any:
@@ -176,15 +186,33 @@ class TrainConfig:
         check_seed(self.seed)
 
 
-def _convert(value: Any, annotation: Any, name: str) -> Any:
-    """Convert a command-line string (or YAML value) to the field's declared type."""
+def convert_value(value: Any, annotation: Any, name: str) -> Any:
+    """Convert a command-line string (or YAML value) to the field's declared type (resolved, not a string:
+    ``typing.get_type_hints``). Tuples and lists take a YAML list or a comma-separated string
+    (``--attributes helpfulness,correctness``); their items are converted to the item type."""
     if isinstance(annotation, str):
-        annotation = eval(annotation, {"int": int, "float": float, "str": str, "bool": bool, "None": None})  # noqa: S307
+        raise TypeError(f"{name}: pass the resolved annotation (typing.get_type_hints), not {annotation!r}")
     args = typing.get_args(annotation)
     if isinstance(annotation, types.UnionType) or typing.get_origin(annotation) is typing.Union:
         if value is None or (isinstance(value, str) and value.lower() in ("none", "null")):
             return None
         annotation = next(a for a in args if a is not type(None))
+        args = typing.get_args(annotation)
+    origin = typing.get_origin(annotation)
+    if origin in (tuple, list):
+        if isinstance(value, str):  # the command line: comma-separated, blanks around items ignored
+            items = [part.strip() for part in value.split(",")] if value.strip() else []
+        elif isinstance(value, (list, tuple)):
+            items = list(value)
+        else:
+            raise ValueError(f"{name}: expected a list (YAML list or comma-separated), got {value!r}")
+        if origin is tuple and args and (len(args) != 2 or args[1] is not Ellipsis):  # fixed length: tuple[int, str]
+            if len(items) != len(args):
+                raise ValueError(f"{name}: expected {len(args)} comma-separated values, got {value!r}")
+            return tuple(convert_value(v, a, name) for v, a in zip(items, args))
+        item_type = args[0] if args else Any
+        converted = [v if item_type is Any else convert_value(v, item_type, name) for v in items]
+        return tuple(converted) if origin is tuple else converted
     if annotation is bool:
         if isinstance(value, bool):
             return value
@@ -205,47 +233,94 @@ def _convert(value: Any, annotation: Any, name: str) -> Any:
     return value
 
 
+def shipped_recipe_names() -> list[str]:
+    """Shipped YAML recipes by name: 'quickstart', 'gemma-2b-it', 'data/v2', 'accelerate/zero3', ..."""
+    return sorted(p.relative_to(RECIPES).with_suffix("").as_posix() for p in RECIPES.rglob("*.yaml"))
+
+
 def resolve_recipe(name: str) -> Path:
-    """A recipe path, or a shipped recipe name ('quickstart', 'gemma-2b-it', 'data/v2')."""
+    """A recipe path, or a shipped recipe name ('quickstart', 'gemma-2b-it', 'data/v2', 'data/v2.yaml')."""
     path = Path(name)
-    if path.exists():
+    if path.is_file():
         return path
-    for candidate in (REPO_RECIPES / f"{name}.yaml", REPO_RECIPES / name, Path("recipes") / f"{name}.yaml"):
-        if candidate.exists():
+    shipped = name.removeprefix("recipes/")  # the path in a source checkout before recipes moved into the package
+    for candidate in (RECIPES / f"{shipped}.yaml", RECIPES / shipped):
+        if candidate.is_file():
             return candidate
-    shipped = sorted(str(p.relative_to(REPO_RECIPES).with_suffix("")) for p in REPO_RECIPES.rglob("*.yaml"))
-    raise FileNotFoundError(f"recipe {name!r} not found; shipped recipes: {', '.join(shipped)}")
+    if path.is_dir():
+        raise IsADirectoryError(f"recipe {name!r} is a folder; give a YAML file")
+    raise FileNotFoundError(f"recipe {name!r} not found; shipped recipes: {', '.join(shipped_recipe_names())}")
+
+
+def read_recipe(recipe: str | os.PathLike, valid_keys: Any) -> tuple[Path, dict[str, Any]]:
+    """Resolve `recipe` (path or shipped name), read its YAML mapping and refuse keys outside `valid_keys`.
+
+    Every recipe (a kind's training config, a data mixture) is read here, so they share names, messages and the
+    shipped-recipe lookup.
+    """
+    path = resolve_recipe(str(recipe))
+    try:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as e:
+        raise ValueError(f"{path}: not valid YAML: {e}") from None
+    if not isinstance(loaded, dict):
+        raise ValueError(f"{path}: a recipe must be a mapping of config fields")
+    unknown = sorted(set(loaded) - set(valid_keys))
+    if unknown:
+        raise ValueError(f"{path}: unknown keys {unknown}; valid keys: {sorted(valid_keys)}")
+    return path, loaded
 
 
 def load_config(cls: type, recipe: str | os.PathLike | None = None, overrides: dict[str, Any] | None = None) -> Any:
     """Build a `cls` config from an optional YAML recipe plus overrides; unknown keys are errors."""
     values: dict[str, Any] = {}
     fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
     if recipe is not None:
-        path = resolve_recipe(str(recipe))
-        loaded = yaml.safe_load(path.read_text()) or {}
-        if not isinstance(loaded, dict):
-            raise ValueError(f"{path}: a recipe must be a mapping of config fields")
-        unknown = sorted(set(loaded) - set(fields))
-        if unknown:
-            raise ValueError(f"{path}: unknown keys {unknown}; valid keys: {sorted(fields)}")
+        _, loaded = read_recipe(recipe, fields)
         values.update(loaded)
-    converted = {k: _convert(v, fields[k].type, k) for k, v in values.items()}
+    converted = {k: convert_value(v, hints[k], k) for k, v in values.items()}
     converted.update(convert_overrides(cls, overrides or {}))
     return cls(**converted)
 
 
 def convert_overrides(cls: type, overrides: dict[str, Any]) -> dict[str, Any]:
     """Command-line ``--key value`` overrides -> typed values for `cls`'s fields; unknown keys are errors."""
-    fields = {f.name: f for f in dataclasses.fields(cls)}
+    hints = typing.get_type_hints(cls)
+    fields = {f.name for f in dataclasses.fields(cls)}
     out = {}
     for key, value in overrides.items():
         key = key.replace("-", "_")
         if key not in fields:
             raise ValueError(f"unknown option --{key}; valid options: {sorted(fields)}")
-        out[key] = _convert(value, fields[key].type, key)
+        out[key] = convert_value(value, hints[key], key)
     return out
 
 
 def config_to_dict(config: Any) -> dict[str, Any]:
     return dataclasses.asdict(config)
+
+
+def copy_recipes(dest: str | os.PathLike = "recipes") -> list[Path]:
+    """Copy the shipped recipes into `dest` (default ./recipes) and return the files written.
+
+    `accelerate launch --config_file recipes/accelerate/zero3.yaml` needs real files whose
+    ``deepspeed_config_file`` resolves from the working directory; the shipped configs name
+    ``recipes/deepspeed/*.json``, rewritten here when `dest` is another folder. Existing files are never replaced.
+    """
+    dest = Path(dest)
+    sources = sorted(p for p in RECIPES.rglob("*") if p.is_file() and p.suffix in (".yaml", ".json"))
+    clashes = [str(dest / p.relative_to(RECIPES)) for p in sources if (dest / p.relative_to(RECIPES)).exists()]
+    if clashes:
+        raise FileExistsError(f"{dest}: would replace {len(clashes)} existing file(s), e.g. {clashes[0]}; "
+                              "copy into another folder or remove them first")
+    written = []
+    for src in sources:
+        target = dest / src.relative_to(RECIPES)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        text = src.read_text(encoding="utf-8")
+        if src.parent.name == "accelerate" and dest.as_posix() != "recipes":
+            text = text.replace("recipes/deepspeed/", f"{dest.as_posix()}/deepspeed/")
+        target.write_text(text, encoding="utf-8")
+        written.append(target)
+    return written

@@ -54,7 +54,7 @@ per layer. `active_params` gives the parameters one token uses (Mixtral-8x7B: 46
 Mistral AI states; both with the LM head, which a reward model replaces by the score head).
 
 Not modelled (hence the headroom in `fits_table`): the CUDA context (~0.5-1 GiB), NCCL and DeepSpeed
-communication buckets (``reduce_bucket_size``/``allgather_bucket_size`` 5e8 in recipes/deepspeed: ~1 GiB each in
+communication buckets (``reduce_bucket_size``/``allgather_bucket_size`` 5e8 in rewardlab/recipes/deepspeed: ~1 GiB each in
 bf16), allocator fragmentation, and the transient buffers of the optimizer step (PyTorch's foreach AdamW on GPU
 allocates about one fp32 copy of the trained parameters while the activations are already freed).
 """
@@ -98,8 +98,8 @@ GPU_MEMORY_GIB = {"80 GB": 79.6, "48 GB": 45.0}
 USABLE_FRACTION = 0.9
 
 # The table's training setups: (label, zero_stage, offload_optimizer, weight_bytes, master_fp32). Stage 0 is
-# accelerate DDP with bf16 autocast, which keeps fp32 weights (recipes/accelerate/ddp.yaml); the DeepSpeed
-# stages keep bf16 weights with fp32 master copies (recipes/deepspeed/*.json).
+# accelerate DDP with bf16 autocast, which keeps fp32 weights (rewardlab/recipes/accelerate/ddp.yaml); the DeepSpeed
+# stages keep bf16 weights with fp32 master copies (rewardlab/recipes/deepspeed/*.json).
 TABLE_SETUPS = (
     ("DDP (ZeRO-0)", 0, False, 4, False),
     ("ZeRO-2", 2, False, 2, True),

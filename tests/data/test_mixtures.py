@@ -17,14 +17,14 @@ from rewardlab.data.schema import DataError, PreferencePair
 from rewardlab.data.stats import PUBLISHED, stats_markdown
 from tests.data.conftest import FIXTURES, HH_HARMLESS, REPO, make_word_tokenizer, need_shared
 
-RECIPES = sorted((REPO / "recipes" / "data").rglob("*.yaml"))
+RECIPES = sorted((REPO / "src" / "rewardlab" / "recipes" / "data").rglob("*.yaml"))
 
 
 @pytest.mark.parametrize("recipe", RECIPES, ids=lambda p: p.name)
 def test_every_shipped_recipe_loads(recipe: Path):
     cfg = load_config(recipe)
     first = recipe.read_text().splitlines()[0]
-    assert first == f"# rewardlab data build recipes/data/{recipe.name} --out DIR"
+    assert first == f"# rewardlab data build data/{recipe.stem} --out DIR"
     assert cfg.name == recipe.stem
     for spec in cfg.sources:
         assert spec.published in PUBLISHED
@@ -64,7 +64,7 @@ def test_overrides_and_validation(tmp_path):
     )
     shp = next(s for s in cfg.sources if s.name == "shp")
     assert cfg.seed == 7 and shp.path == "/data/shp.jsonl" and shp.options["max_pairs_per_prompt"] == 3
-    v3 = load_config(REPO / "recipes" / "data" / "v3.yaml", {"sources.pku_saferlhf_30k.options.preference": "better"})
+    v3 = load_config("data/v3", {"sources.pku_saferlhf_30k.options.preference": "better"})
     assert v3.sources[-1].options == {"preference": "better"}  # "-" turned "_" by a CLI still matches
     with pytest.raises(DataError, match="no source 'nope'"):
         load_config(RECIPES[0], {"sources.nope.path": "x"})
@@ -234,7 +234,7 @@ def test_revision_reaches_load_dataset_and_a_short_source_says_so(tmp_path, monk
         return datasets.Dataset.from_list(_pku_rows())
 
     monkeypatch.setattr(datasets, "load_dataset", fake_load_dataset)
-    v4 = load_config(REPO / "recipes" / "data" / "v4.yaml")
+    v4 = load_config("data/v4")
     pku = v4.sources[-1]
     cfg = DataBuildConfig(name="v4", sources=[dataclasses.asdict(pku)], shuffle=False)
     stats = build_mixture(cfg, tmp_path / "out")
@@ -346,7 +346,7 @@ def test_relative_recipe_paths_resolve_against_the_recipe_folder(tmp_path, monke
 
 
 def test_a_local_copy_is_not_vouched_for_by_the_revision(tmp_path):
-    v4 = load_config(REPO / "recipes" / "data" / "v4.yaml", {"sources.pku-saferlhf.path": str(tmp_path / "pku.jsonl")})
+    v4 = load_config("data/v4", {"sources.pku-saferlhf.path": str(tmp_path / "pku.jsonl")})
     (tmp_path / "pku.jsonl").write_text((FIXTURES / "pku_saferlhf.jsonl").read_text())
     spec = dataclasses.asdict(v4.sources[-1])
     row = build_mixture(DataBuildConfig(name="v4", sources=[spec]), tmp_path / "out")["sources"]["pku-saferlhf"]

@@ -20,6 +20,7 @@ import datasets
 import numpy as np
 import yaml
 
+from rewardlab.config import read_recipe
 from rewardlab.data.schema import DataError, DropReport
 from rewardlab.data.sources import ConvertContext, get_source
 from rewardlab.data.sources.streaming import UNUSABLE, Reason, add_bulk_drops, load_source_dataset
@@ -83,7 +84,7 @@ class SourceSpec:
 
 @dataclasses.dataclass
 class DataBuildConfig:
-    """How to build one mixture (the keys of a ``recipes/data/*.yaml`` file)."""
+    """How to build one mixture (the keys of a ``rewardlab/recipes/data/*.yaml`` file)."""
 
     name: str = _field(help="Mixture name (v1..v4); picks the published total to compare with.")
     sources: list[SourceSpec] = _field(
@@ -175,22 +176,20 @@ def resolve_source_paths(raw: dict[str, Any], folder: Path) -> dict[str, Any]:
 
 
 def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> DataBuildConfig:
-    """Read a recipe YAML (keys = `DataBuildConfig` fields), apply overrides, validate.
+    """Read a recipe YAML (keys = `DataBuildConfig` fields; a path or a shipped name such as 'data/v2'),
+    apply overrides, validate.
 
     Relative source paths written in the file resolve against the file's folder; paths in `overrides` (typed
     on a command line) are left as given, relative to the current directory.
     """
-    path = Path(path)
-    try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such recipe file") from None
-    except yaml.YAMLError as e:
-        raise DataError(f"{path}: invalid YAML: {e}") from e
-    if not isinstance(raw, dict):
-        raise DataError(f"{path}: expected a mapping of DataBuildConfig fields")
-    raw = apply_overrides(resolve_source_paths(raw, path.resolve().parent), overrides or {})
     fields = {f.name for f in dataclasses.fields(DataBuildConfig)}
+    try:  # the loader every recipe goes through: a path or a shipped name ('data/v2')
+        path, raw = read_recipe(path, fields)
+    except FileNotFoundError as e:
+        raise DataError(f"{path}: no such recipe file ({e})") from None
+    except (ValueError, OSError) as e:
+        raise DataError(str(e)) from None
+    raw = apply_overrides(resolve_source_paths(raw, path.resolve().parent), overrides or {})
     unknown = sorted(set(raw) - fields)
     if unknown:
         raise DataError(f"{path}: unknown key(s) {unknown}; valid keys: {', '.join(sorted(fields))}")
