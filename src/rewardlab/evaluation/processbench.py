@@ -96,6 +96,7 @@ def processbench_scores(predictions: Sequence[int], rows: Sequence[ProcessBenchR
                         seed: int = 0) -> dict[str, Any]:
     """Per split: error / correct accuracy and F1 with a 95% bootstrap interval of the F1; ``average_f1``: the mean
     over splits (the paper's "Avg. F1"), its interval from the same replicates."""
+    from rewardlab.evaluation.bootstrap import percentile_interval
     from rewardlab.kinds.process import first_error_f1
 
     rng = np.random.default_rng(seed)
@@ -111,18 +112,11 @@ def processbench_scores(predictions: Sequence[int], rows: Sequence[ProcessBenchR
         m, e = match[draw], erroneous[draw]
         f1 = f1_from_counts((m * e).sum(1), e.sum(1), (m * (1 - e)).sum(1), (1 - e).sum(1))
         replicates.append(f1)
-        scores["f1_ci"] = _interval(f1)
+        scores["f1_ci"] = percentile_interval(f1)
         subsets[name] = scores
     average = float(np.mean([s["f1"] for s in subsets.values()]))
-    return {"average_f1": average, "average_f1_ci": _interval(np.mean(replicates, axis=0)), "subsets": subsets,
+    return {"average_f1": average, "average_f1_ci": percentile_interval(np.mean(replicates, axis=0)), "subsets": subsets,
             "num_rows": len(rows)}
-
-
-def _interval(samples: np.ndarray) -> tuple[float, float]:
-    if np.isnan(samples).any():
-        return (math.nan, math.nan)
-    low, high = np.quantile(samples, [0.025, 0.975])
-    return (float(low), float(high))
 
 
 def evaluate_processbench(scorer: Any, rows: Sequence[ProcessBenchRow], threshold: float = 0.5,
