@@ -46,6 +46,8 @@ def test_zero3_on_cpu_matches_one_process_and_saves_a_full_model(tiny_model_dir,
     log1 = json.loads((tmp_path / "one" / "training_summary.json").read_text())
     log3 = json.loads((tmp_path / "z3" / "training_summary.json").read_text())
     assert log3["summary"]["world_size"] == 2
+    assert log3["summary"]["distributed_type"] == "DEEPSPEED" and log3["summary"]["zero_stage"] == 3
+    assert log1["summary"]["distributed_type"] == "NO" and log1["summary"]["zero_stage"] is None
     assert [r["loss"] for r in log3["train_log"]] == pytest.approx([r["loss"] for r in log1["train_log"]], abs=1e-5)
     w1 = load_file(tmp_path / "one" / "model.safetensors")
     w3 = load_file(tmp_path / "z3" / "model.safetensors")

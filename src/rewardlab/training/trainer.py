@@ -28,6 +28,7 @@ from rewardlab.metrics import accuracy_with_interval, interval_note
 from rewardlab.modeling.moe import MoeRouting, load_balancing_loss, moe_routing, set_zero3_leaf_modules
 from rewardlab.modeling.templates import ConversationEncoder, tokenizer_adds_bos
 from rewardlab.training import lean
+from rewardlab.training.accelerator import accelerator_device_kwargs
 from rewardlab.training.batching import (
     fit_batch_size,
     plan_lanes,
@@ -342,11 +343,12 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
     # its settings in process-wide singletons, so clear them (the process group itself, if any, is kept).
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
-    # cpu=True on CPU-only machines: accelerate then sets up gloo for multi-process runs (MULTI_CPU).
+    # cpu=True on CPU-only machines (gloo DDP for several processes), but not under a DeepSpeed launch, which
+    # cpu=True would silently turn into plain DDP (training/accelerator.py).
     # step_scheduler_with_optimizer=False: our step count is already global, so the schedule must advance once
     # per optimizer step, not once per process (accelerate's default assumes per-process dataloaders).
-    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.precision), cpu=not torch.cuda.is_available(),
-                              step_scheduler_with_optimizer=False)
+    accelerator = Accelerator(mixed_precision=resolve_precision(cfg.precision), step_scheduler_with_optimizer=False,
+                              **accelerator_device_kwargs())
     is_main = accelerator.is_main_process
 
     def log(msg: str) -> None:
@@ -442,6 +444,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
                                "dropped_rows": dict(report.dropped), "truncated_conversations": truncated,
                                "system_folded_pairs": system_folded,
                                "total_steps": steps, "world_size": world,
+                               "distributed_type": accelerator.distributed_type.value,
+                               "zero_stage": ds_plugin.zero_stage if ds_plugin is not None else None,
                                "mixed_precision": accelerator.mixed_precision, "lean_activations": lean_counts}
     if moe_info is not None:
         summary["moe"] = moe_info
