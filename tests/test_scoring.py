@@ -214,8 +214,10 @@ def test_score_shares_every_prefix_and_equals_one_at_a_time(scorer):
     convs = rollout_conversations()
     encoded = scorer.encode(convs)
     want = alone_rewards(scorer, encoded)
-    for batch_size, max_tokens in [(16, None), (5, None), (64, 150), (1, None)]:
-        scorer.batch_size, scorer.max_tokens_per_batch = batch_size, max_tokens
+    # block_tokens 8: many attention blocks per row, each with ancestors outside it (the default: one or two)
+    for batch_size, max_tokens, block in [(16, None, None), (5, None, 8), (64, 150, None), (1, None, None),
+                                          (16, None, 8)]:
+        scorer.batch_size, scorer.max_tokens_per_batch, scorer.block_tokens = batch_size, max_tokens, block
         before = scorer.tokens_computed, scorer.tokens_submitted
         got = scorer.score(convs)
         computed, submitted = scorer.tokens_computed - before[0], scorer.tokens_submitted - before[1]
@@ -229,7 +231,7 @@ def test_score_shares_every_prefix_and_equals_one_at_a_time(scorer):
             assert computed == submitted
         else:
             assert tree_tokens(encoded) <= computed < submitted
-    scorer.batch_size, scorer.max_tokens_per_batch = 16, None
+    scorer.batch_size, scorer.max_tokens_per_batch, scorer.block_tokens = 16, None, None
     assert len({round(r, 5) for r in want}) >= 12  # the responses do score differently
 
 
@@ -240,12 +242,14 @@ def test_prefixes_identical_and_unrelated_sequences_each_get_their_own_reward(sc
         "identical": [base, list(base), base[:-3], base[:-3]],
         "nothing shared": [[5, 6, 7, 8], [9, 10], [11], [12, 13, 14]],
     }
+    scorer.block_tokens = 4  # blocks that start inside shared prefixes too
     for name, seqs in cases.items():
         before = scorer.tokens_computed
         got = scorer.score_ids(seqs)
         assert got == pytest.approx(alone_rewards(scorer, seqs), abs=1e-5), name
         computed = scorer.tokens_computed - before
         assert computed == {"exact prefixes": len(base) + 2, "identical": len(base), "nothing shared": 10}[name]
+    scorer.block_tokens = None
     prefixes = scorer.score_ids(cases["exact prefixes"])
     assert len({round(r, 5) for r in prefixes}) == 5  # read at each one's own last token
 

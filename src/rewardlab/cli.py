@@ -143,7 +143,7 @@ def cmd_score(args: argparse.Namespace, extra: list[str]) -> int:
     check_input_file(args.input, "input")
     check_output_file(args.output, "--output", inputs=(args.input,))
     return score_command(args.model, args.input, args.output, device=args.device, batch_size=args.batch_size,
-                         max_length=args.max_length)
+                         max_length=args.max_length, dtype=args.dtype)
 
 
 def cmd_data_build(args: argparse.Namespace, extra: list[str]) -> int:
@@ -292,6 +292,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", type=positive_int, default=16)
     p.add_argument("--max-length", type=positive_int, default=None, help=MAX_LENGTH_HELP)
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1, mps (default: best available)")
+    p.add_argument("--dtype", default=None, choices=[None, "float32", "bfloat16", "float16"],
+                   help="weights and activations (default: bfloat16 on CUDA, else float32); bfloat16 is faster on "
+                        "a CPU with bf16 matrix units, at some agreement (benchmarks/rollout_scoring.py measures both)")
     p.set_defaults(func=cmd_score)
 
     p = sub.add_parser("eval", help="RewardBench v1/v2 or held-out pairs accuracy, with 95%% bootstrap intervals")

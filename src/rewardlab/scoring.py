@@ -66,6 +66,9 @@ class RewardScorer:
         self.truncated = 0  # conversations truncated so far (counted, reported by callers)
         self.tokens_submitted = 0  # tokens of the sequences scored so far
         self.tokens_computed = 0  # tokens the model ran for them (shared prefixes once; padded batches: padding too)
+        # query tokens per attention call in a prefix-tree row (`modeling.prefix_tree.pack_tree_blocks`); None:
+        # 512 on CPU, 2048 on accelerators, where each call's launch costs more than the masked-out work it saves
+        self.block_tokens: int | None = None
 
     @classmethod
     def from_pretrained(
@@ -154,8 +157,9 @@ class RewardScorer:
         """
         import torch
 
+        from rewardlab.modeling.prefix_tree import pack_tree_blocks
         from rewardlab.training.forward import pad_batch, sequence_rewards
-        from rewardlab.training.pair_rows import pack_sequences, row_rewards, uses_pair_rows
+        from rewardlab.training.pair_rows import row_rewards, uses_pair_rows
 
         if not encoded:
             return []
@@ -163,8 +167,9 @@ class RewardScorer:
         scores = [0.0] * len(encoded)
         with torch.inference_mode():
             if uses_pair_rows(self.model):
+                block = self.block_tokens or (512 if self.device.type == "cpu" else 2048)
                 for row in self._progress(self.plan_rows(encoded), "row"):
-                    ids, pos, segments, last, n = pack_sequences([encoded[i] for i in row])
+                    ids, pos, segments, last, n = pack_tree_blocks([encoded[i] for i in row], block)
                     rewards = row_rewards(self.model, ids.to(self.device), pos.to(self.device), segments,
                                           torch.tensor(last)).tolist()
                     self.tokens_computed += n
@@ -253,7 +258,7 @@ def score_file(scorer: Any, input_path: str, output_path: str | None = None) -> 
 
 
 def score_command(model: str, input_path: str, output_path: str | None = None, device: str | None = None,
-                  batch_size: int = 16, max_length: int | None = None) -> int:
+                  batch_size: int = 16, max_length: int | None = None, dtype: str | None = None) -> int:
     """`rewardlab score`: load `model` (a Bradley-Terry model or a kind folder), score the file, report on stderr."""
     import sys
 
@@ -261,7 +266,8 @@ def score_command(model: str, input_path: str, output_path: str | None = None, d
 
     if saved_kind(model) == "pairwise":  # before loading the model: the answer does not depend on it
         raise ValueError(f"{model}: {PAIRWISE_NO_REWARD}")
-    scorer = load_scorer(model, device=device, batch_size=batch_size, max_length=max_length, show_progress=True)
+    scorer = load_scorer(model, device=device, dtype=dtype, batch_size=batch_size, max_length=max_length,
+                         show_progress=True)
     n = score_file(scorer, input_path, output_path)
     folded = getattr(scorer, "system_folded", 0)  # the kinds' scorers without a ConversationEncoder: none
     print(f"scored {n} conversations -> {output_path or 'stdout'}"

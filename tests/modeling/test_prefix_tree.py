@@ -96,3 +96,39 @@ def test_plan_tree_rows_covers_everything_within_budgets(max_sequences, max_toke
         assert max_tokens is None or tree_tokens([seqs[i] for i in r]) <= max_tokens or len(r) == 1
     with pytest.raises(ValueError, match="max_sequences"):
         plan_tree_rows(seqs, 0)
+
+
+def visible(plan, n):
+    """Dense [T, T] visibility of a TreeBlocks plan (row position q sees row position k)."""
+    import torch
+
+    seen = torch.zeros(n, n, dtype=torch.bool)
+    for a, e, keys, mask in plan.blocks:
+        if mask is None:
+            seen[a:e, a:e] = torch.ones(e - a, e - a, dtype=torch.bool).tril()
+        else:
+            seen[a:e, keys] = mask
+    return seen
+
+
+@pytest.mark.parametrize("block_tokens", [1, 7, 40, 10_000])
+def test_pack_tree_blocks_each_token_sees_exactly_its_path(block_tokens):
+    from rewardlab.modeling.prefix_tree import pack_tree_blocks
+
+    seqs = grpo_batch(prompts=3, responses=4, system=5, prompt=6, response=3, seed=2)
+    seqs += [seqs[0], seqs[1][:9], seqs[2][:1], [7, 7, 7], seqs[3] + [1, 2]]  # repeat, prefixes, loner, extension
+    ids, pos, plan, last, n = pack_tree_blocks(seqs, block_tokens)
+    assert n == tree_tokens(seqs) == ids.shape[1] == plan.length
+    seen = visible(plan, n)
+    depth = pos[0].tolist()
+    for q in range(n):  # one token per depth from the root to itself
+        assert sorted(depth[k] for k in seen[q].nonzero().flatten().tolist()) == list(range(depth[q] + 1))
+    for seq, end in zip(seqs, last):  # each sequence's last token sees exactly that sequence, in order
+        path = seen[end].nonzero().flatten().tolist()
+        assert ids[0, path].tolist() == seq and depth[end] == len(seq) - 1
+    # multiplicity: sequences through each token (the root's first token: all that start with it)
+    assert plan.multiplicity[last[0]].item() == sum(s[: len(seqs[0])] == seqs[0] for s in seqs)
+    if block_tokens == 10_000:
+        assert len(plan.blocks) == 1
+    with pytest.raises(ValueError, match="sequence 1 is empty"):
+        pack_tree_blocks([[1], []])

@@ -96,12 +96,16 @@ def pair_rows_attention(module: torch.nn.Module, query: torch.Tensor, key: torch
     sdpa = torch.nn.functional.scaled_dot_product_attention
     # grouped-query attention without materialising repeated keys/values (SDPA's enable_gqa)
     gqa = {"enable_gqa": True} if getattr(module, "num_key_value_groups", 1) > 1 else {}
-    # Split the row ONCE into the calls' query runs: the backward of a split is one concatenation, where slicing
-    # the whole row per call would make each call's backward zero-fill and add a gradient the size of the row.
-    sizes = [n for n, _ in segments.plan]
-    qs, ks, vs = query.split(sizes, dim=2), key.split(sizes, dim=2), value.split(sizes, dim=2)
     outs = []
-    for i, (n, context) in enumerate(segments.plan):
+    if hasattr(segments, "attend"):  # scoring's dense-masked blocks (modeling/prefix_tree.py TreeBlocks)
+        outs.append(segments.attend(query, key, value, dropout=dropout, scaling=scaling, **gqa))
+        sizes: list[int] = []
+    else:
+        # Split the row ONCE into the calls' query runs: the backward of a split is one concatenation, where
+        # slicing the whole row per call would make each call's backward zero-fill and add a row-sized gradient.
+        sizes = [n for n, _ in segments.plan]
+    qs, ks, vs = (query.split(sizes, dim=2), key.split(sizes, dim=2), value.split(sizes, dim=2)) if sizes else ((),) * 3
+    for i, (n, context) in enumerate(segments.plan if sizes else ()):
         if not context:
             outs.append(sdpa(qs[i], ks[i], vs[i], dropout_p=dropout, scale=scaling, is_causal=True, **gqa))
             continue
