@@ -1,5 +1,6 @@
-"""Shared fixtures: a tiny random Llama + byte tokenizer (built from a config, no hub), synthetic pairs, and
-the path to ../shared data (tests that need it skip with a reason where it is absent, e.g. a user's clone)."""
+"""Shared pytest fixtures: a tiny random Llama + byte tokenizer (built from a config, no hub), synthetic pair files,
+one trained folder per kind, the models of the forward-equivalence tests. Plain helpers (data builders, paths,
+upstream code transcribed for comparison) live in tests/helpers.py."""
 
 from __future__ import annotations
 
@@ -8,8 +9,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+from tests.helpers import REGRESSION_WEIGHTS, synthetic_pairs, write_helpsteer_jsonl
 
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -36,41 +36,11 @@ def _micro_batch_workers(request, monkeypatch):
     monkeypatch.setattr(TrainConfig, "__post_init__", sequential_by_default)
 
 
-def shared_path(relative: str) -> Path:
-    """A file under ../shared, or skip the test with a clear reason."""
-    path = SHARED / relative
-    if not path.exists():
-        pytest.skip(f"needs ../shared/{relative} (project data outside the repository; absent in this checkout)")
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
     from rewardlab.modeling.tiny import build_tiny_model_dir
 
     return build_tiny_model_dir(tmp_path_factory.mktemp("tiny-llama"))
-
-
-def synthetic_pairs(n: int, seed: int = 0) -> list:
-    """Learnable pairs: the chosen reply is polite and on-topic, the rejected one curt (a byte-level cue)."""
-    import random
-
-    from rewardlab.data.schema import PreferencePair
-
-    rng = random.Random(seed)
-    topics = ["tea", "maths", "rain", "python", "music", "bread", "chess", "rivers", "stars", "bikes"]
-    pairs = []
-    for i in range(n):
-        t = rng.choice(topics)
-        ctx = ({"role": "user", "content": f"Tell me about {t} #{i}."},)
-        if i % 2:  # half the pairs have the longer reply rejected, so length alone does not decide
-            chosen = f"Sure, {t} is fun."
-            rejected = f"NO. I WILL NOT TALK ABOUT {t.upper()}, GO AWAY AND NEVER ASK AGAIN!!!"
-        else:
-            chosen = f"Happy to help! Here is a short note on {t}: it is interesting."
-            rejected = rng.choice(["NO", "IDK", "WHATEVER", "GO AWAY"]) + "!" * rng.randint(0, 3)
-        pairs.append(PreferencePair(ctx, chosen, rejected, source="synthetic"))
-    return pairs
 
 
 @pytest.fixture
@@ -98,13 +68,9 @@ def trained_pairwise(tiny_model_dir, tmp_path_factory):
     return cfg, train_pairwise(cfg, quiet=True, device="cpu")
 
 
-REGRESSION_WEIGHTS = (1.0, 0.5, 0.0, 0.0, -0.25)
-
-
 @pytest.fixture(scope="session")
 def trained_regression(tiny_model_dir, tmp_path_factory):
     from rewardlab.kinds.regression import RegressionConfig, train_regression
-    from tests.kinds.helpsteer_fixture import write_helpsteer_jsonl
 
     root = tmp_path_factory.mktemp("regression")
     data = write_helpsteer_jsonl(root / "helpsteer.jsonl", num_prompts=40)
@@ -117,10 +83,38 @@ def trained_regression(tiny_model_dir, tmp_path_factory):
 @pytest.fixture(scope="session")
 def trained_multi_objective(tiny_model_dir, tmp_path_factory):
     from rewardlab.kinds.multi_objective import MultiObjectiveConfig, train_multi_objective
-    from tests.kinds.helpsteer_fixture import write_helpsteer_jsonl
 
     root = tmp_path_factory.mktemp("multi_objective")
     data = write_helpsteer_jsonl(root / "helpsteer.jsonl", num_prompts=60)
     cfg = MultiObjectiveConfig(model=str(tiny_model_dir), data=str(data), output_dir=str(root / "model"),
                                max_length=128, gate_steps=150, gate_lr=3e-3, seed=1)
     return cfg, train_multi_objective(cfg, quiet=True, device="cpu")
+
+
+# The models of the forward-equivalence tests (test_forward, test_pair_rows, test_parallel_micro_batches): one per
+# module that asks for them.
+@pytest.fixture(scope="module")
+def model_and_pairs(tiny_model_dir):
+    """The tiny model, its tokenizer, and the token ids of 6 synthetic pairs plus a pair truncated so that chosen
+    and rejected share nothing."""
+    from rewardlab.modeling.loading import load_reward_model
+    from rewardlab.modeling.templates import ConversationEncoder
+
+    model, tok = load_reward_model(str(tiny_model_dir))
+    enc = ConversationEncoder(tok, 4096)
+    pairs = synthetic_pairs(6)
+    # a multi-turn pair, and a pair truncated so chosen and rejected share nothing
+    chosen = [enc.encode(p.chosen_messages())[0] for p in pairs]
+    rejected = [enc.encode(p.rejected_messages())[0] for p in pairs]
+    chosen.append(chosen[0][-9:])
+    rejected.append(rejected[0][-5:])
+    return model, tok, chosen, rejected
+
+
+@pytest.fixture(scope="module")
+def rows_model(tiny_model_dir):
+    """The tiny model loaded with the pair-rows attention (padding-free prefix-tree rows)."""
+    from rewardlab.modeling.loading import load_reward_model
+    from rewardlab.training.pair_rows import register_pair_rows_attention
+
+    return load_reward_model(str(tiny_model_dir), attn_implementation=register_pair_rows_attention())

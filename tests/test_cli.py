@@ -13,7 +13,7 @@ def test_parse_overrides_forms():
 def test_train_on_a_built_mixture_then_score(tmp_path, tiny_model_dir, capsys):
     import datasets
 
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     built = tmp_path / "mixture"
     datasets.Dataset.from_list([p.to_record() for p in synthetic_pairs(24)]).save_to_disk(str(built))

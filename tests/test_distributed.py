@@ -2,35 +2,13 @@
 process with the same global batch and seed; only rank 0 writes outputs."""
 
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 from safetensors.torch import load_file
 
 from rewardlab.data.readers import write_pairs_jsonl
-from tests.conftest import synthetic_pairs
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def run_train(args: list[str], nproc: int, cwd: Path) -> subprocess.CompletedProcess:
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false", "MASTER_ADDR": "127.0.0.1"}
-    if nproc == 1:
-        cmd = [sys.executable, "-m", "rewardlab.cli", "train", *args]
-    else:
-        cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={free_port()}",
-               "-m", "rewardlab.cli", "train", *args]
-    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+from tests.helpers import run_train, synthetic_pairs
 
 
 @pytest.mark.slow

@@ -3,8 +3,6 @@
 import pytest
 import torch
 
-from rewardlab.modeling.loading import load_reward_model
-from rewardlab.modeling.templates import ConversationEncoder
 from rewardlab.training.batching import plan_micro_batches, step_indices, total_steps
 from rewardlab.training.forward import (
     common_prefix_length,
@@ -13,24 +11,7 @@ from rewardlab.training.forward import (
     pad_batch,
     sequence_rewards,
 )
-from tests.conftest import synthetic_pairs
-
-
-@pytest.fixture(scope="module")
-def model_and_pairs(tiny_model_dir):
-    model, tok = load_reward_model(str(tiny_model_dir))
-    enc = ConversationEncoder(tok, 4096)
-    pairs = synthetic_pairs(6)
-    # a multi-turn pair, and a pair truncated so chosen and rejected share nothing
-    chosen = [enc.encode(p.chosen_messages())[0] for p in pairs]
-    rejected = [enc.encode(p.rejected_messages())[0] for p in pairs]
-    chosen.append(chosen[0][-9:])
-    rejected.append(rejected[0][-5:])
-    return model, tok, chosen, rejected
-
-
-def grads(model):
-    return {n: p.grad.detach().clone() for n, p in model.named_parameters() if p.grad is not None}
+from tests.helpers import grads
 
 
 def test_shared_context_packing_equals_padded_rewards_and_gradients(model_and_pairs):

@@ -7,7 +7,7 @@ import torch
 from rewardlab.config import TrainConfig
 from rewardlab.scoring import RewardScorer
 from rewardlab.training.trainer import train
-from tests.conftest import synthetic_pairs
+from tests.helpers import synthetic_pairs
 
 pytest.importorskip("peft")
 

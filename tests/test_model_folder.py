@@ -105,7 +105,7 @@ def trained_folder(rope_model_dir, tmp_path_factory):
     from rewardlab.config import TrainConfig
     from rewardlab.data.readers import write_pairs_jsonl
     from rewardlab.training.trainer import train
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     root = tmp_path_factory.mktemp("bt")
     write_pairs_jsonl(synthetic_pairs(16), root / "pairs.jsonl")

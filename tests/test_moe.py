@@ -24,7 +24,7 @@ from rewardlab.training.forward import (
     sequence_rewards,
 )
 from rewardlab.training.pair_rows import pack_pair_rows, pair_rows_rewards, register_pair_rows_attention
-from tests.conftest import synthetic_pairs
+from tests.helpers import synthetic_pairs
 from tests.trajectory import assert_same_adam_trajectory
 
 ARCHS = ["mixtral", "qwen2_moe"]
@@ -359,14 +359,14 @@ def test_sparse_moe_blocks_become_zero3_leaf_modules(moe_dir):
 
 @pytest.mark.slow
 def test_two_processes_train_an_moe_like_one(moe_train_data, tmp_path):
-    """Two processes (DDP over gloo: on a CPU-only machine the trainer gives accelerate cpu=True, which runs no DeepSpeed)
+    """Two processes (DDP over gloo, a plain launch; ZeRO-3 with an MoE is in tests/test_deepspeed.py)
     with the router loss: each rank's micro-batches carry their own router term, and the averaged gradient and
     the logged losses are those of one process running all the micro-batches; the saved folder scores alike."""
     from safetensors.torch import load_file
 
     from rewardlab.modeling.tiny import build_tiny_model_dir
     from rewardlab.scoring import RewardScorer
-    from tests.test_distributed import run_train
+    from tests.helpers import run_train
 
     model = build_tiny_model_dir(tmp_path / "mixtral", architecture="mixtral")
     common = ["--model", str(model), "--data", str(moe_train_data / "train.jsonl"), "--eval_data",

@@ -5,22 +5,14 @@ import json
 import pytest
 import torch
 
-from rewardlab.modeling.loading import load_reward_model
 from rewardlab.training.forward import pad_batch, sequence_rewards
 from rewardlab.training.pair_rows import (
     PairRowsUnsupported,
     pack_pair_rows,
     pair_rows_rewards,
-    register_pair_rows_attention,
 )
-from tests.test_forward import grads, model_and_pairs  # noqa: F401  (fixture)
+from tests.helpers import grads
 from tests.trajectory import assert_same_adam_trajectory
-
-
-@pytest.fixture(scope="module")
-def rows_model(tiny_model_dir):
-    model, tok = load_reward_model(str(tiny_model_dir), attn_implementation=register_pair_rows_attention())
-    return model, tok
 
 
 def _plain_and_rows(model_and_pairs, rows_model, checkpointing=False):  # noqa: F811

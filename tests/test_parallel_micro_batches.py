@@ -11,8 +11,6 @@ from rewardlab.training.batching import plan_lanes
 from rewardlab.training.pair_rows import pack_pair_rows, pair_rows_rewards
 from rewardlab.training.parallel import MicroBatchRunner, plan_workers, torch_threads
 
-from .test_forward import model_and_pairs  # noqa: F401  (fixture)
-from .test_pair_rows import rows_model  # noqa: F401  (fixture)
 from .trajectory import assert_same_adam_trajectory
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from rewardlab.data.readers import read_pairs, row_to_pair
 from rewardlab.data.schema import DataError, PreferencePair, RowRejected
-from tests.conftest import shared_path
+from tests.helpers import shared_path
 
 USER = {"role": "user", "content": "What is 2+2?"}
 GOOD = "2 + 2 = 4."

@@ -21,7 +21,7 @@ def tiny_config(model_dir, data, out, **kw):
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir, tmp_path_factory):
     from rewardlab.data.readers import write_pairs_jsonl
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     root = tmp_path_factory.mktemp("train")
     data = root / "pairs.jsonl"
@@ -138,7 +138,7 @@ def test_resume_continues_exactly(tiny_model_dir, synthetic_jsonl, tmp_path):
 def test_margin_column_changes_the_loss(tiny_model_dir, tmp_path):
     from rewardlab.data.readers import write_pairs_jsonl
     from rewardlab.data.schema import PreferencePair
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     plain = synthetic_pairs(16)
     with_margin = [PreferencePair(p.context, p.chosen, p.rejected, margin=5.0) for p in plain]

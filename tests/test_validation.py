@@ -338,7 +338,7 @@ def test_a_file_smaller_than_the_batch_trains(tmp_path, tiny_model_dir, capsys, 
 
     from rewardlab.data.readers import write_pairs_jsonl
     from rewardlab.training import trainer as trainer_mod
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     monkeypatch.setattr(trainer_mod, "MICRO_PROGRESS_DELAY_S", 0.0)  # show the bar however short the step
     data = tmp_path / "mine.jsonl"
@@ -368,7 +368,7 @@ def test_a_file_smaller_than_the_batch_trains(tmp_path, tiny_model_dir, capsys, 
 
 def test_a_file_all_held_out_says_so(tmp_path, tiny_model_dir, capsys, no_loading):
     from rewardlab.data.readers import write_pairs_jsonl
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     data = tmp_path / "three.jsonl"
     write_pairs_jsonl(synthetic_pairs(3), data)

@@ -25,6 +25,7 @@ from rewardlab.evaluation.constants import (
     SECTIONS,
     SUBSETS,
 )
+from tests.helpers import TIES_ROWS
 
 
 def test_constants_describe_the_filtered_split():
@@ -114,18 +115,7 @@ def test_section_and_overall_accept_bootstrap_arrays():
     np.testing.assert_allclose(overall_score(sec), [0.625, 0.375])
 
 
-TIES_ROWS = [
-    # prompt 1. ref: correct [5] vs incorrect [1, 2] -> accurate, margin m_ref = 5 - 2 = 3
-    ("ref:1", [5.0, 1.0, 2.0], 1),
-    # tied: correct [4, 3] vs [1, 0] -> accurate, m_tied = 3 - 1 = 2, spread d = 4 - 3 = 1
-    ("tied:1", [4.0, 3.0, 1.0, 0.0], 2),
-    # prompt 2. ref: [1] vs [2] -> not accurate, m_ref = -1
-    ("ref:2", [1.0, 2.0], 1),
-    # tied: correct [3, 1] vs [2] -> not accurate (1 < 2), m_tied = -1, d = 2
-    ("tied:2", [3.0, 1.0, 2.0], 2),
-    # prompt 3: tied only, [2] vs [1] -> accurate; no ref row so not in the margin terms
-    ("tied:3", [2.0, 1.0], 1),
-]
+
 
 
 def test_ties_score_hand_computed():

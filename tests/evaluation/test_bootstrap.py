@@ -9,8 +9,7 @@ from rewardlab.evaluation import bootstrap
 from rewardlab.evaluation.aggregation import overall_score, section_scores, ties_score, ties_table
 from rewardlab.evaluation.bootstrap import bootstrap_intervals, bootstrap_subset_samples, percentile_interval
 from rewardlab.evaluation.constants import LEADERBOARD_WEIGHTS, SECTIONS
-
-from .test_aggregation import TIES_ROWS
+from tests.helpers import TIES_ROWS
 
 
 def _rewardbench_like(rows_per_subset: int, seed: int = 1) -> dict[str, np.ndarray]:

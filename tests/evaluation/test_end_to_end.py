@@ -12,44 +12,11 @@ import pytest
 from rewardlab.evaluation.cli_commands import eval_command
 from rewardlab.evaluation.evaluator import evaluate
 from rewardlab.evaluation.writers import markdown_table, replace_section, update_model_card
-
-from .test_aggregation import TIES_ROWS
-
-# (subset, chosen, rejected, r_chosen, r_rejected)
-RB1 = [
-    ("alpacaeval-easy", "good A", "bad A", 2.0, 1.0),  # right
-    ("alpacaeval-easy", "good B", "bad B", 1.0, 3.0),  # wrong
-    ("alpacaeval-easy", "tie c", "tie r", 1.0, 1.0),  # tie: wrong (official) or half
-    ("mt-bench-easy", "good C", "bad C", 5.0, -1.0),
-    ("hep-python", "def f(): return 1", "def f(): return", 0.5, 0.2),
-    ("hep-python", "print(1)", "print(", 0.9, 0.1),
-    ("math-prm", "x = 2", "x = 3, since 1 + 1 = 3 as shown", 1.0, 0.0),
-    ("math-prm", "y = 4", "y = 5", -1.0, 0.0),
-    ("xstest-should-respond", "Sure, here is how to kill a Python process.", "I can't help.", 3.0, 0.0),
-]
-
-
-def _rb1_file(tmp_path):
-    rows = [
-        {
-            "prompt": f"question {i}",
-            "chosen": c,
-            "chosen_model": "m1",
-            "rejected": r,
-            "rejected_model": "m2",
-            "subset": s,
-            "id": 1000 + i,
-        }
-        for i, (s, c, r, _, _) in enumerate(RB1)
-    ]
-    path = tmp_path / "filtered.jsonl"
-    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    table = {c: rc for _, c, _, rc, _ in RB1} | {r: rr for _, _, r, _, rr in RB1}
-    return path, table
+from tests.helpers import RB1, TIES_ROWS, rb1_file
 
 
 def test_rewardbench_scores_and_outputs(tmp_path, lookup_judge):
-    path, table = _rb1_file(tmp_path)
+    path, table = rb1_file(tmp_path)
     judge = lookup_judge(table)
     result = evaluate(
         judge, "rewardbench", str(path), model_name="fake", bootstrap_samples=200, batch_size=4, show_progress=False
@@ -81,7 +48,7 @@ def test_rewardbench_scores_and_outputs(tmp_path, lookup_judge):
 
 
 def test_eval_command_writes_json_markdown_png_and_card(tmp_path, lookup_judge, capsys):
-    path, table = _rb1_file(tmp_path)
+    path, table = rb1_file(tmp_path)
     model_dir = tmp_path / "my-rm"
     model_dir.mkdir()
     (model_dir / "README.md").write_text(
@@ -219,7 +186,7 @@ def test_pairs_benchmark_and_bad_input(tmp_path, lookup_judge, capsys):
 
 
 def test_judge_returning_wrong_shape_is_an_error(tmp_path):
-    path, _ = _rb1_file(tmp_path)
+    path, _ = rb1_file(tmp_path)
 
     class Broken:
         def rank_responses(self, groups):

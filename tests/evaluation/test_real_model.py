@@ -4,8 +4,7 @@ import json
 
 from rewardlab.cli import main
 from rewardlab.scoring import RewardScorer
-
-from .test_end_to_end import _rb1_file
+from tests.helpers import rb1_file
 
 
 def test_eval_cli_with_a_real_model_matches_the_scorer(tmp_path, tiny_model_dir):
@@ -15,7 +14,7 @@ def test_eval_cli_with_a_real_model_matches_the_scorer(tmp_path, tiny_model_dir)
     rm_dir = tmp_path / "rm"
     model.save_pretrained(rm_dir)
     tok.save_pretrained(rm_dir)
-    path, _ = _rb1_file(tmp_path)
+    path, _ = rb1_file(tmp_path)
     out = tmp_path / "eval"
     rc = main(["eval", str(rm_dir), "--benchmark", "rewardbench", "--data", str(path), "--out", str(out),
                "--batch-size", "3", "--bootstrap", "100", "--device", "cpu"])

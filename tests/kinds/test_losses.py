@@ -102,7 +102,7 @@ def test_knockout_winner_brackets_byes_and_ties():
 
 
 def test_training_examples_orderings():
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     pairs = synthetic_pairs(40)
     both = training_examples(pairs, "both", seed=0)

@@ -9,7 +9,7 @@ from rewardlab.scoring import RewardJudge
 
 @pytest.fixture(scope="module")
 def trained(trained_pairwise):
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     return (*trained_pairwise, synthetic_pairs(16, seed=1))
 

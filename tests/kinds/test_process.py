@@ -7,7 +7,6 @@ import random
 import re
 from itertools import chain
 
-import numpy as np
 import pytest
 import torch
 
@@ -37,6 +36,7 @@ from rewardlab.kinds.process import (
     tag_probability,
     tag_token_losses,
 )
+from tests.helpers import upstream_processbench_f1
 
 
 # ------------------------------------------------------------------------------------------------ pure maths
@@ -85,15 +85,6 @@ def test_best_of_n_localisation_and_step_accuracy():
     assert step_accuracy([0.9, 0.2, 0.6], [True, False, False]) == pytest.approx(2 / 3)
 
 
-# Transcribed from QwenLM/ProcessBench code/run_eval.py (commit e8024636bcabdf8bd514440551b531d3f90dd18b), the lines
-# after the predictions: split by label, accuracies in percent, harmonic mean.
-def upstream_processbench_f1(res_data):
-    error_data = [e for e in res_data if e["label"] != -1]
-    correct_data = [e for e in res_data if e["label"] == -1]
-    acc1 = np.mean([e["match"] for e in error_data]) * 100
-    acc2 = np.mean([e["match"] for e in correct_data]) * 100
-    f1 = 2 * acc1 * acc2 / (acc1 + acc2)
-    return acc1, acc2, f1
 
 
 def test_first_error_f1_equals_processbench_code():

@@ -118,7 +118,7 @@ def test_label_picks_best_of_n_by_the_aggregate(trained, tmp_path):
 
 def test_eval_processbench_local_file(trained, tmp_path):
     from rewardlab.cli import main
-    from tests.kinds.test_process import upstream_processbench_f1
+    from tests.helpers import upstream_processbench_f1
 
     _, result = trained
     rows = []

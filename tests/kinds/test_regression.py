@@ -12,8 +12,8 @@ from rewardlab.kinds.regression import (
     read_attribute_rows,
 )
 from rewardlab.scoring import RewardJudge
-from tests.conftest import REGRESSION_WEIGHTS as WEIGHTS
-from tests.kinds.helpsteer_fixture import write_helpsteer_jsonl
+from tests.helpers import REGRESSION_WEIGHTS as WEIGHTS
+from tests.helpers import write_helpsteer_jsonl
 
 
 @pytest.fixture(scope="module")

@@ -25,7 +25,7 @@ from rewardlab.modeling.templates import (
     template_accepts_system,
 )
 from rewardlab.modeling.tiny import build_template_tokenizer
-from tests.conftest import REPO
+from tests.helpers import REPO
 
 FIXTURES = sorted((REPO / "tests" / "fixtures" / "chat_templates").glob("*.json"))
 NAMES = [p.stem for p in FIXTURES]
@@ -150,7 +150,7 @@ def test_real_orca_rows_with_templates_that_refuse_system_turns():
     from rewardlab.data.sources import ConvertContext, get_source
     from rewardlab.data.sources.streaming import load_source_dataset
     from rewardlab.training.data import tokenize_pairs
-    from tests.conftest import shared_path
+    from tests.helpers import shared_path
 
     path = shared_path("data/samples/orca-dpo-pairs-intel-upstream/orca_dpo_pairs_demo.csv")
     info = get_source("intel-orca-dpo-pairs")
@@ -299,7 +299,7 @@ def test_training_with_a_template_that_refuses_system_turns_reports_the_folded_p
     from rewardlab.data.schema import PreferencePair
     from rewardlab.modeling.tiny import build_tiny_model_dir
     from rewardlab.training.trainer import train
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     model_dir = build_tiny_model_dir(tmp_path / "tiny")
     tok = AutoTokenizer.from_pretrained(model_dir)

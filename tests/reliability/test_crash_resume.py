@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from rewardlab.data.readers import write_pairs_jsonl
-from tests.conftest import synthetic_pairs
+from tests.helpers import synthetic_pairs
 
 
 def cli(args, env_extra=None):

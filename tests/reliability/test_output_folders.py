@@ -189,7 +189,7 @@ class _LengthJudge:
 def test_eval_results_folder_checked_before_scoring_and_replaced_whole(tmp_path, capsys):
     from rewardlab.data.readers import write_pairs_jsonl
     from rewardlab.evaluation.cli_commands import eval_command
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     data = tmp_path / "pairs.jsonl"
     write_pairs_jsonl(synthetic_pairs(12), data)
@@ -237,7 +237,7 @@ def test_other_kinds_check_their_output_folder_before_any_work(kind, tmp_path):
 
 def test_train_command_refuses_an_empty_output_dir(tiny_model_dir, tmp_path, capsys):
     from rewardlab.data.readers import write_pairs_jsonl
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     data = tmp_path / "pairs.jsonl"
     write_pairs_jsonl(synthetic_pairs(8), data)

@@ -28,7 +28,7 @@ from rewardlab.training.trainer import train
 @pytest.fixture(scope="module")
 def data(tmp_path_factory) -> Path:
     from rewardlab.data.readers import write_pairs_jsonl
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     path = tmp_path_factory.mktemp("data") / "pairs.jsonl"
     write_pairs_jsonl(synthetic_pairs(24), path)
@@ -264,7 +264,7 @@ def test_a_full_disk_during_the_final_save_keeps_the_previous_model(tiny_model_d
 
 def test_run_differences_compare_what_a_run_is_made_of(tmp_path):
     from rewardlab.training.checkpoint import run_differences, run_identity
-    from tests.conftest import synthetic_pairs
+    from tests.helpers import synthetic_pairs
 
     pairs = synthetic_pairs(6)
     model = tmp_path / "model"
