@@ -7,7 +7,6 @@ names are the config dataclass fields; ``rewardlab train --help`` lists them.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import os
 import sys
 from pathlib import Path
@@ -58,10 +57,30 @@ def positive_int(text: str) -> int:
 
 
 def _config_help(cls: type) -> str:
-    lines = ["config fields (override any with --name value):"]
-    for f in dataclasses.fields(cls):
-        lines.append(f"  --{f.name:<28} {f.metadata.get('help', '')} [default: {f.default}]")
+    """The fields of a config class, by shared group (model, data, optimisation, run) then the class's own."""
+    from rewardlab.config import field_groups
+
+    lines = ["config fields (override any with --name value; lists as a,b,c):"]
+    for title, fields in field_groups(cls):
+        lines.append(f"\n {title}:")
+        for f in fields:
+            default = ",".join(map(str, f.default)) if isinstance(f.default, (tuple, list)) else f.default
+            lines.append(f"  --{f.name:<28} {f.metadata.get('help', '')} [default: {default}]")
     return "\n".join(lines)
+
+
+def _kind_config(kind: str) -> type:
+    """The config class of `rewardlab train --kind KIND`."""
+    import importlib
+
+    if kind == "bradley_terry":
+        from rewardlab.config import TrainConfig
+
+        return TrainConfig
+    if kind not in KIND_TRAINERS:
+        raise ValueError(f"--kind must be bradley_terry, {', '.join(KIND_TRAINERS)}; got {kind!r}")
+    module_name, config_name, _ = KIND_TRAINERS[kind]
+    return getattr(importlib.import_module(module_name), config_name)
 
 
 MAX_LENGTH_HELP = ("tokens per conversation, longer ones truncated from the left (default: the model's own: a kind "
@@ -84,17 +103,15 @@ def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
 
     overrides = parse_overrides(extra)
     kind = overrides.pop("kind", "bradley_terry")
+    config_class = _kind_config(kind)  # refuses an unknown kind
     if kind in KIND_TRAINERS:  # the recipe's to-do list: other reward-model kinds, same flow
-        module_name, config_name, train_name = KIND_TRAINERS[kind]
-        module = importlib.import_module(module_name)
-        cfg = load_config(getattr(module, config_name), args.recipe, overrides)
+        module_name, _, train_name = KIND_TRAINERS[kind]
+        cfg = load_config(config_class, args.recipe, overrides)
         check_training_inputs(cfg)
-        result = getattr(module, train_name)(cfg)
+        result = getattr(importlib.import_module(module_name), train_name)(cfg)
         verbs = "eval / serve / label" if kind == "pairwise" else "eval / score / serve / label"
         print(f"{kind} model: {result.output_dir}  ({verbs} load it by its rewardlab_kind.json)")
         return 0
-    if kind != "bradley_terry":
-        raise ValueError(f"--kind must be bradley_terry, {', '.join(KIND_TRAINERS)}; got {kind!r}")
     cfg = load_config(TrainConfig, args.recipe, overrides)
     result = train(cfg)
     _print_result(result)
@@ -274,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rewardlab {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True)
 
-    p = sub.add_parser("train", help="train a Bradley-Terry reward model",
+    p = sub.add_parser("train", help="train a reward model (--kind bradley_terry, the default, pairwise, regression, "
+                                     "multi_objective, process; `train --kind K --help` lists K's fields)",
                        epilog=_config_help(TrainConfig), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", nargs="?", help="YAML recipe (path or shipped name, e.g. quickstart, gemma-2b-it), "
                                              "followed by --field value overrides")
@@ -390,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    if argv and argv[0] == "train" and {"-h", "--help"} & set(argv[1:]):
+        _describe_kind(parser, argv)  # `rewardlab train --kind K --help` lists K's fields
     if argv and argv[0] in ("train", "quickstart") and not {"-h", "--help"} & set(argv[1:]):
         # Config verbs: [RECIPE] then --field value pairs; argparse would mistake a value for the recipe.
         rest = argv[1:]
@@ -418,6 +438,23 @@ def main(argv: list[str] | None = None) -> int:
         print(f"rewardlab {args.verb}: error: {type(e).__name__}: {e} (REWARDLAB_TRACEBACK=1 shows where; "
               "please report it)", file=sys.stderr)
         return 1
+
+
+def _describe_kind(parser: argparse.ArgumentParser, argv: list[str]) -> None:
+    """Point the train verb's help at the config of the `--kind` in `argv` (default: Bradley-Terry)."""
+    kind = "bradley_terry"
+    for i, token in enumerate(argv):
+        if token == "--kind" and i + 1 < len(argv):
+            kind = argv[i + 1]
+        elif token.startswith("--kind="):
+            kind = token.split("=", 1)[1]
+    try:
+        cls = _kind_config(kind)
+    except ValueError as e:
+        parser.error(str(e))
+    train = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction)).choices["train"]
+    train.description = f"Train a reward model of kind {kind}: rewardlab train [RECIPE] --kind {kind} [--field value]."
+    train.epilog = _config_help(cls)
 
 
 def _dashed_options(parser: argparse.ArgumentParser, argv: list[str]) -> list[str]:

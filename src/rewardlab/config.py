@@ -68,25 +68,43 @@ def check_seed(seed: int) -> None:
         raise ValueError(f"seed must be in 0 .. 2**63 - 1, got {seed}")
 
 
+# ------------------------------------------------------------------------------------------------ field groups
+# Shared by every kind's training config: each field is declared (and documented) once here. A kind that needs
+# another default says so with `redefault`, which keeps the field's type and documentation (a kind whose rows
+# mean something else may give its own help). Bases go in the order (RunFields, OptimFields, DataFields,
+# ModelFields, ...): dataclasses then list the model, data, optimisation and run fields first, then the kind's own.
+
+
+def redefault(group: type, name: str, default: Any, help: str | None = None) -> Any:
+    """The `group` field `name` with this kind's `default` (and, where the kind reads it differently, `help`)."""
+    base = {f.name: f for f in dataclasses.fields(group)}[name]
+    return field(default, help or base.metadata["help"])
+
+
 @dataclasses.dataclass
-class TrainConfig:
-    model: str = field("smollm2-135m-instruct", "Causal LM or reward model: embedded name, local folder or hub id.")
-    data: str = field("demo", "Training pairs: 'demo', a file (.json/.jsonl/.jsonl.gz/.parquet), a built mixture "
+class ModelFields:
+    model: str = field("smollm2-135m-instruct", "Base model: embedded name (no network needed), local folder or "
+                                                "hub id.")
+    max_length: int = field(4096, "Tokens per conversation; longer ones are truncated from the left and counted.")
+
+
+@dataclasses.dataclass
+class DataFields:
+    data: str = field("demo", "Training rows: 'demo', a file (.json/.jsonl/.jsonl.gz/.parquet), a built mixture "
                               "folder, or a hub dataset id.")
     data_split: str = field("train", "Split to read when `data` is a hub id or a datasets folder.")
-    eval_data: str | None = field(None, "Held-out pairs (same forms as `data`); default: `eval_fraction` of `data`.")
-    eval_split: str = field("test", "Split to read when `eval_data` is a hub id or a datasets folder.")
+    eval_data: str | None = field(None, "Held-out rows (same forms as `data`); default: `eval_fraction` of `data`.")
     eval_fraction: float = field(0.05, "Fraction of `data` held out for evaluation when `eval_data` is not set.")
-    output_dir: str = field("outputs/reward-model", "Folder for the trained model, logs and checkpoints.")
-    max_length: int = field(4096, "Tokens per conversation; longer ones are truncated from the left and counted.")
-    max_train_pairs: int | None = field(None, "Use at most this many training pairs (after shuffling).")
-    max_eval_pairs: int | None = field(None, "Evaluate on at most this many held-out pairs.")
-    on_invalid: str = field("drop", "Invalid rows: 'drop' (counted and reported) or 'error' (stop at the first).")
+
+
+@dataclasses.dataclass
+class OptimFields:
     learning_rate: float = field(1e-5, "Peak learning rate.")
-    batch_size: int = field(256, "Pairs per optimizer step, over all processes (the recipe's global batch size).")
-    micro_batch_size: int = field(1, "Pairs per forward pass per process (with shared_context: one padding-free "
-                                     "row); gradient accumulation makes up the rest.")
-    num_epochs: float = field(1.0, "Passes over the training pairs (fractions allowed).")
+    batch_size: int = field(256, "Examples (pairs, rows, solutions) per optimizer step, over all processes (the "
+                                 "recipe's global batch size).")
+    micro_batch_size: int = field(1, "Examples per forward pass per process (Bradley-Terry with shared_context: one "
+                                     "padding-free row); gradient accumulation makes up the rest.")
+    num_epochs: float = field(1.0, "Passes over the training examples (fractions allowed).")
     max_steps: int | None = field(None, "Stop after this many optimizer steps (overrides num_epochs).")
     lr_scheduler: str = field("cosine", "Learning-rate schedule: cosine, linear or constant (after warmup).")
     warmup_ratio: float = field(0.03, "Fraction of the optimizer steps spent warming up linearly.")
@@ -94,13 +112,50 @@ class TrainConfig:
     adam_beta1: float = field(0.9, "AdamW beta1.")
     adam_beta2: float = field(0.999, "AdamW beta2.")
     max_grad_norm: float = field(1.0, "Gradient clipping norm (0 disables).")
+    precision: str = field("auto", "bf16, fp16, fp32, or auto (bf16 where the hardware supports it).")
+
+
+@dataclasses.dataclass
+class RunFields:
+    output_dir: str = field("outputs/reward-model", "Folder for the trained model folder, logs and checkpoints.")
+    overwrite: bool = field(False, "Replace an output_dir that holds files rewardlab did not write, or delete the "
+                                   "checkpoints of an earlier run there (never needed for a folder rewardlab "
+                                   "wrote, which a new run replaces whole).")
+    seed: int = field(42, "Seed for data order, held-out split and initialisation.")
+
+
+FIELD_GROUPS = (("model", ModelFields), ("data", DataFields), ("optimisation", OptimFields), ("run", RunFields))
+
+
+def field_groups(cls: type) -> list[tuple[str, list[dataclasses.Field]]]:
+    """`cls`'s fields as [(title, fields)]: each shared group it takes, then its own fields ('<Class> fields')."""
+    fields = dataclasses.fields(cls)
+    out, seen = [], set()
+    for title, group in FIELD_GROUPS:
+        if issubclass(cls, group):
+            names = {f.name for f in dataclasses.fields(group)}
+            out.append((f"{title} fields", [f for f in fields if f.name in names]))
+            seen |= names
+    own = [f for f in fields if f.name not in seen]
+    if own:
+        out.append((f"{cls.__name__} fields", own))
+    return out
+
+
+@dataclasses.dataclass
+class TrainConfig(RunFields, OptimFields, DataFields, ModelFields):
+    """`rewardlab train` (Bradley-Terry): the shared model, data, optimisation and run fields, then its own."""
+
+    eval_split: str = field("test", "Split to read when `eval_data` is a hub id or a datasets folder.")
+    max_train_pairs: int | None = field(None, "Use at most this many training pairs (after shuffling).")
+    max_eval_pairs: int | None = field(None, "Evaluate on at most this many held-out pairs.")
+    on_invalid: str = field("drop", "Invalid rows: 'drop' (counted and reported) or 'error' (stop at the first).")
     center_rewards_coefficient: float = field(0.0, "Weight of the reward-centering term mean((r_c + r_r)^2); "
                                                    "0.01 is a common choice.")
     router_aux_loss_coef: float = field(0.0, "Mixture-of-experts models: weight of the router's load-balancing loss "
                                              "(Switch Transformer's, over real tokens only, as transformers' "
                                              "load_balancing_loss_func; 0 disables). Mixtral's config uses 0.02, "
                                              "Qwen-MoE's 0.001.")
-    precision: str = field("auto", "bf16, fp16, fp32, or auto (bf16 where the hardware supports it).")
     gradient_checkpointing: bool = field(True, "Recompute activations in the backward pass to save memory.")
     length_grouping: bool = field(True, "Sort each optimizer step's pairs by length before cutting micro-batches "
                                         "(less padding; the step's gradient is unchanged).")
@@ -118,7 +173,6 @@ class TrainConfig:
                                          "backward recomputes two elementwise ops; same forward, same gradient "
                                          "to float rounding, about a quarter fewer bytes kept). Single "
                                          "process and DDP; not under DeepSpeed or FSDP.")
-    seed: int = field(42, "Seed for data order, held-out split and initialisation.")
     logging_steps: int = field(1, "Log training metrics every this many optimizer steps.")
     eval_steps: int | None = field(None, "Evaluate on the held-out pairs every this many steps (None: at the end only).")
     save_steps: int | None = field(None, "Write a resumable checkpoint every this many steps (None: no checkpoints).")
@@ -127,9 +181,6 @@ class TrainConfig:
                                 "belongs to a run with other data, model or optimisation settings).")
     resume_allow_changes: bool = field(False, "With resume: continue a checkpoint even though the data, model or "
                                               "optimisation settings differ from its run (listed in the log).")
-    overwrite: bool = field(False, "Replace an output_dir that holds files rewardlab did not write, or delete the "
-                                   "checkpoints of an earlier run there (never needed for a folder rewardlab "
-                                   "wrote, which a new run replaces whole).")
     eval_before_training: bool = field(True, "Also measure held-out accuracy of the untrained model.")
     eval_batch_size: int = field(8, "Conversations per forward pass when evaluating.")
     lora_r: int = field(0, "LoRA rank (peft); 0 trains all weights. The score head is always trained and saved.")

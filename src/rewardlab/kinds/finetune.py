@@ -14,28 +14,19 @@ from typing import Any
 
 import torch
 
-from rewardlab.config import field
+from rewardlab.config import OptimFields, redefault
 
 PRECISIONS = ("fp32", "bf16")
 
 
 @dataclasses.dataclass
-class OptimSettings:
-    """Optimisation fields shared by the fine-tuned kinds' configs (names match `rewardlab.config.TrainConfig`)."""
+class OptimSettings(OptimFields):
+    """The shared optimisation fields (`rewardlab.config.OptimFields`) with the fine-tuned kinds' defaults: small
+    models on a few thousand examples, one process. The concrete configs also take `RunFields` (the seed)."""
 
-    learning_rate: float = field(1e-5, "Peak learning rate.")
-    batch_size: int = field(16, "Examples per optimizer step.")
-    micro_batch_size: int = field(4, "Examples per forward pass; gradient accumulation makes up the rest.")
-    num_epochs: float = field(1.0, "Passes over the training examples (fractions allowed).")
-    max_steps: int | None = field(None, "Stop after this many optimizer steps (overrides num_epochs).")
-    lr_scheduler: str = field("cosine", "Learning-rate schedule: cosine, linear or constant (after warmup).")
-    warmup_ratio: float = field(0.03, "Fraction of the optimizer steps spent warming up linearly.")
-    weight_decay: float = field(0.001, "AdamW weight decay (not applied to biases and norms).")
-    adam_beta1: float = field(0.9, "AdamW beta1.")
-    adam_beta2: float = field(0.999, "AdamW beta2.")
-    max_grad_norm: float = field(1.0, "Gradient clipping norm (0 disables).")
-    precision: str = field("fp32", "fp32, or bf16 (autocast; weights stay fp32).")
-    seed: int = field(42, "Seed for data order, held-out split and initialisation.")
+    batch_size: int = redefault(OptimFields, "batch_size", 16)
+    micro_batch_size: int = redefault(OptimFields, "micro_batch_size", 4)
+    precision: str = redefault(OptimFields, "precision", "fp32", "fp32, or bf16 (autocast; weights stay fp32).")
 
     def check_optim(self) -> None:
         from rewardlab.config import at_least_one, check_fields, check_seed, non_negative_finite, unit_interval

@@ -26,12 +26,16 @@ from typing import Any
 import torch
 
 from rewardlab.config import (
+    DataFields,
+    ModelFields,
+    RunFields,
     at_least_one,
     check_fields,
     check_seed,
     field,
     non_negative_finite,
     positive_finite,
+    redefault,
     unit_interval,
 )
 from rewardlab.kinds.regression import HELPSTEER_ATTRIBUTES
@@ -261,12 +265,15 @@ class MultiObjectiveScorer:
 
 # ---------------------------------------------------------------------------------------------- training
 @dataclasses.dataclass
-class MultiObjectiveConfig:
-    model: str = field("smollm2-135m-instruct", "Frozen backbone: embedded name, local folder or hub id.")
-    data: str = field("", "Objective rows in HelpSteer's schema (prompt, response, one column per objective).")
-    data_split: str = field("train", "Split to read when `data` is a hub id or a datasets folder.")
-    eval_data: str | None = field(None, "Held-out objective rows; default: `eval_fraction` of `data`'s prompts.")
-    eval_fraction: float = field(0.2, "Fraction of prompts held out for the final evaluation.")
+class MultiObjectiveConfig(RunFields, DataFields, ModelFields):
+    """`rewardlab train --kind multi_objective`: the shared model, data and run fields (the backbone stays frozen,
+    so no optimisation group: the gate has its own few), then its own."""
+
+    data: str = redefault(DataFields, "data", "", "Objective rows in HelpSteer's schema (prompt, response, one "
+                                                  "column per objective).")
+    eval_fraction: float = redefault(DataFields, "eval_fraction", 0.2, "Fraction of prompts held out for the final "
+                                                                       "evaluation.")
+    output_dir: str = redefault(RunFields, "output_dir", "outputs/multi-objective-model")
     val_fraction: float = field(0.2, "Fraction of the remaining prompts used to choose each ridge alpha.")
     objectives: tuple[str, ...] = field(HELPSTEER_ATTRIBUTES, "Objective columns, one ridge regression each.")
     verbosity_objective: str | None = field("verbosity", "Objective to de-correlate the others from (None: no "
@@ -279,13 +286,8 @@ class MultiObjectiveConfig:
     gate_steps: int = field(300, "Full-batch AdamW steps for the gating network.")
     gate_lr: float = field(1e-3, "Learning rate of the gating network.")
     gate_weight_decay: float = field(0.01, "AdamW weight decay of the gating network.")
-    max_length: int = field(4096, "Tokens per conversation; longer ones are truncated from the left.")
     embed_batch_size: int = field(16, "Conversations per frozen forward pass.")
     max_rows: int | None = field(None, "Use at most this many rows of `data` (seeded sample).")
-    seed: int = field(42, "Seed for splits and gate initialisation.")
-    output_dir: str = field("outputs/multi-objective-model", "Folder for the trained model folder.")
-    overwrite: bool = field(False, "Replace an output_dir holding files rewardlab did not write (a folder "
-                                   "rewardlab wrote is replaced whole without it).")
 
     def __post_init__(self) -> None:
         check_fields(self, ("eval_fraction", "val_fraction"), unit_interval, "in [0, 1)")

@@ -20,7 +20,16 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rewardlab.config import at_least_one, check_fields, field, unit_interval
+from rewardlab.config import (
+    DataFields,
+    ModelFields,
+    RunFields,
+    at_least_one,
+    check_fields,
+    field,
+    redefault,
+    unit_interval,
+)
 from rewardlab.data.schema import PreferencePair
 from rewardlab.kinds.finetune import OptimSettings, pick_device, run_training
 from rewardlab.training.trainer import TrainResult
@@ -227,20 +236,16 @@ class PairwiseJudge:
 
 # ---------------------------------------------------------------------------------------------- training
 @dataclasses.dataclass
-class PairwiseConfig(OptimSettings):
-    model: str = field("smollm2-135m-instruct", "Causal LM to fine-tune: embedded name, local folder or hub id.")
-    data: str = field("demo", "Training pairs in any format `rewardlab.data.readers` reads, or 'demo'.")
-    data_split: str = field("train", "Split to read when `data` is a hub id or a datasets folder.")
-    eval_data: str | None = field(None, "Held-out pairs; default: `eval_fraction` of `data`.")
+class PairwiseConfig(RunFields, OptimSettings, DataFields, ModelFields):
+    """`rewardlab train --kind pairwise`: the shared fields (model: a causal LM to fine-tune), then its own."""
+
+    max_length: int = redefault(ModelFields, "max_length", 1024, "Tokens per pairwise prompt; longer ones lose "
+                                                                 "their start (left truncation).")
+    output_dir: str = redefault(RunFields, "output_dir", "outputs/pairwise-model")
     eval_split: str = field("test", "Split to read when `eval_data` is a hub id or a datasets folder.")
-    eval_fraction: float = field(0.05, "Fraction of `data` held out when `eval_data` is not set.")
     max_train_pairs: int | None = field(None, "Use at most this many training pairs (after shuffling).")
     max_eval_pairs: int | None = field(None, "Evaluate on at most this many held-out pairs.")
     on_invalid: str = field("drop", "Invalid rows: 'drop' (counted) or 'error'.")
-    output_dir: str = field("outputs/pairwise-model", "Folder for the trained model folder.")
-    overwrite: bool = field(False, "Replace an output_dir holding files rewardlab did not write (a folder "
-                                   "rewardlab wrote is replaced whole without it).")
-    max_length: int = field(1024, "Tokens per pairwise prompt; longer ones lose their start (left truncation).")
     orderings: str = field("random", "Per pair and epoch: 'random' (one seeded order, chosen first half the time) "
                                      "or 'both' (both orders, twice the compute).")
     eval_before_training: bool = field(True, "Measure held-out accuracy of the untrained model too.")

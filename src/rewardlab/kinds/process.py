@@ -45,7 +45,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from rewardlab.config import field
+from rewardlab.config import DataFields, ModelFields, RunFields, field, redefault
 from rewardlab.data.steps import StepExample, group_by_context, split_steps
 from rewardlab.kinds.finetune import OptimSettings, pick_device, run_training
 from rewardlab.training.trainer import TrainResult
@@ -428,14 +428,19 @@ def evaluate_examples(scorer: ProcessScorer, examples: Sequence[StepExample], th
 
 # ---------------------------------------------------------------------------------------------- training
 @dataclasses.dataclass
-class ProcessConfig(OptimSettings):
-    model: str = field("smollm2-135m-instruct", "Backbone: embedded name, local folder or hub id.")
-    data: str = field("demo", "Step-labelled rows: TRL stepwise supervision (prompt, completions, labels), "
-                              "Math-Shepherd, PRM800K or ProcessBench rows; 'demo' = the bundled arithmetic set.")
-    data_split: str = field("train", "Split to read when `data` is a hub id or a datasets folder.")
-    eval_data: str | None = field(None, "Held-out step-labelled rows; default: the demo's test file with "
-                                        "data 'demo', else `eval_fraction` of `data`'s problems.")
-    eval_fraction: float = field(0.1, "Fraction of problems held out when `eval_data` is not set.")
+class ProcessConfig(RunFields, OptimSettings, DataFields, ModelFields):
+    """`rewardlab train --kind process`: the shared fields, then its own."""
+
+    data: str = redefault(DataFields, "data", "demo", "Step-labelled rows: TRL stepwise supervision (prompt, "
+                          "completions, labels), Math-Shepherd, PRM800K or ProcessBench rows; 'demo' = the bundled "
+                          "arithmetic set.")
+    eval_data: str | None = redefault(DataFields, "eval_data", None, "Held-out step-labelled rows; default: the "
+                                      "demo's test file with data 'demo', else `eval_fraction` of `data`'s problems.")
+    eval_fraction: float = redefault(DataFields, "eval_fraction", 0.1, "Fraction of problems held out when "
+                                                                       "`eval_data` is not set.")
+    max_length: int = redefault(ModelFields, "max_length", 1024, "Tokens per solution (TRL PRMConfig's default); "
+                                                                 "longer ones lose their left.")
+    output_dir: str = redefault(RunFields, "output_dir", "outputs/process-model")
     head: str = field("classifier", "classifier (a one-logit head at each step's end) or token (the LM's "
                                     "'+'/'-' next-token logits, Math-Shepherd style).")
     step_separator: str = field("\n", "Written after every step; a step is read at its last token (TRL's "
@@ -446,10 +451,6 @@ class ProcessConfig(OptimSettings):
     prefix_rows: bool = field(True, "Classifier head: each micro-batch as one padding-free prefix-tree row, a "
                                     "prompt or leading steps shared by solutions computed once (same numbers).")
     max_train_rows: int | None = field(None, "Use at most this many training solutions (after shuffling).")
-    max_length: int = field(1024, "Tokens per solution (TRL PRMConfig's default); longer ones lose their left.")
-    output_dir: str = field("outputs/process-model", "Folder for the trained model folder.")
-    overwrite: bool = field(False, "Replace an output_dir holding files rewardlab did not write (a folder "
-                                   "rewardlab wrote is replaced whole without it).")
     eval_batch_size: int = field(16, "Solutions per forward pass when evaluating.")
 
     def __post_init__(self) -> None:

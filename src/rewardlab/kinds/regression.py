@@ -18,7 +18,16 @@ from typing import Any
 
 import torch
 
-from rewardlab.config import at_least_one, check_fields, field, unit_interval
+from rewardlab.config import (
+    DataFields,
+    ModelFields,
+    RunFields,
+    at_least_one,
+    check_fields,
+    field,
+    redefault,
+    unit_interval,
+)
 from rewardlab.data.schema import PreferencePair
 from rewardlab.kinds.finetune import OptimSettings, pick_device, run_training
 from rewardlab.training.trainer import TrainResult
@@ -211,20 +220,18 @@ class RegressionScorer:
 
 # ---------------------------------------------------------------------------------------------- training
 @dataclasses.dataclass
-class RegressionConfig(OptimSettings):
-    model: str = field("smollm2-135m-instruct", "Backbone: embedded name, local folder or hub id.")
-    data: str = field("", "Attribute rows in HelpSteer's schema (prompt, response, one column per attribute).")
-    data_split: str = field("train", "Split to read when `data` is a hub id or a datasets folder.")
-    eval_data: str | None = field(None, "Held-out attribute rows; default: `eval_fraction` of `data`'s prompts.")
-    eval_fraction: float = field(0.1, "Fraction of prompts held out when `eval_data` is not set.")
+class RegressionConfig(RunFields, OptimSettings, DataFields, ModelFields):
+    """`rewardlab train --kind regression`: the shared fields, then its own."""
+
+    data: str = redefault(DataFields, "data", "", "Attribute rows in HelpSteer's schema (prompt, response, one "
+                                                  "column per attribute).")
+    eval_fraction: float = redefault(DataFields, "eval_fraction", 0.1, "Fraction of prompts held out when "
+                                                                       "`eval_data` is not set.")
+    output_dir: str = redefault(RunFields, "output_dir", "outputs/regression-model")
     attributes: tuple[str, ...] = field(HELPSTEER_ATTRIBUTES, "Label columns, one model output each.")
     weights: tuple[float, ...] | None = field(None, "Combination weights, one per attribute (default: 1 for the "
                                                     "first attribute, 0 for the rest).")
     max_train_rows: int | None = field(None, "Use at most this many training rows (after shuffling).")
-    max_length: int = field(4096, "Tokens per conversation; longer ones are truncated from the left.")
-    output_dir: str = field("outputs/regression-model", "Folder for the trained model folder.")
-    overwrite: bool = field(False, "Replace an output_dir holding files rewardlab did not write (a folder "
-                                   "rewardlab wrote is replaced whole without it).")
     eval_batch_size: int = field(16, "Conversations per forward pass when evaluating.")
 
     def __post_init__(self) -> None:
