@@ -8,6 +8,8 @@ import os
 import random
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,10 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
+DATA_FIXTURES = REPO / "tests" / "data" / "fixtures"
+SHARED_DATA = SHARED / "data"
+HH_HARMLESS = SHARED_DATA / "hh-rlhf-harmless-base" / "pairs.jsonl.gz"
+ORCA_INTEL_CSV = SHARED_DATA / "samples" / "orca-dpo-pairs-intel-upstream" / "orca_dpo_pairs_demo.csv"
 
 
 # ------------------------------------------------------------------------------------------------ project data
@@ -24,6 +30,30 @@ def shared_path(relative: str) -> Path:
     if not path.exists():
         pytest.skip(f"needs ../shared/{relative} (project data outside the repository; absent in this checkout)")
     return path
+
+
+def need_shared(path: Path) -> Path:
+    """Skip (not fail) when the shared real-data folder is not next to the repository."""
+    if not path.exists():
+        pytest.skip(f"real data not present: {path} (the shared folder ../shared is absent here)")
+    return path
+
+
+def make_word_tokenizer(words: list[str] | None = None):
+    """A WordLevel tokenizer: one token per word or punctuation run, unknown words -> [UNK], BOS added.
+
+    Token counts are then easy to compute by hand: "user: hi" -> <s> user : hi = 4.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, processors
+    from transformers import PreTrainedTokenizerFast
+
+    vocab = {"[UNK]": 0, "[PAD]": 1, "<s>": 2}
+    for w in words or ["user", "assistant", "system", ":"]:
+        vocab.setdefault(w, len(vocab))
+    tok = Tokenizer(models.WordLevel(vocab=vocab, unk_token="[UNK]"))
+    tok.pre_tokenizer = pre_tokenizers.Whitespace()
+    tok.post_processor = processors.TemplateProcessing(single="<s> $A", special_tokens=[("<s>", 2)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, unk_token="[UNK]", pad_token="[PAD]", bos_token="<s>")
 
 
 # ------------------------------------------------------------------------------------------------ preference pairs
@@ -167,3 +197,52 @@ def run_train(args: list[str], nproc: int, cwd: Path) -> subprocess.CompletedPro
         cmd = [sys.executable, "-m", "torch.distributed.run", f"--nproc_per_node={nproc}", f"--master_port={free_port()}",
                "-m", "rewardlab.cli", "train", *args]
     return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+# ------------------------------------------------------------------------------------------------ scorers
+class LookupJudge:
+    """A `RewardJudge` whose reward for a response is looked up in a dict (unknown text -> `default`)."""
+
+    def __init__(self, table: dict[str, float], default: float = 0.0):
+        self.table = table
+        self.default = default
+        self.calls: list[list] = []
+
+    def rank_responses(self, groups):
+        groups = list(groups)
+        self.calls.append(groups)
+        return [[self.table.get(r, self.default) for r in responses] for _, responses in groups]
+
+
+class InstrumentedScorer:
+    """Wraps a scorer: records every model call's size, sleeps `delay_s` in it, tracks overlapping calls."""
+
+    def __init__(self, scorer, delay_s: float = 0.0, fail_times: int = 0, gate: threading.Event | None = None):
+        self.inner = scorer
+        self.gate = gate  # when set, every model call waits until the test opens it
+        self.encoder = scorer.encoder
+        self.delay_s = delay_s
+        self.fail_times = fail_times
+        self.calls: list[int] = []
+        self.active = 0
+        self.max_active = 0
+        self.threads: set[str] = set()
+        self._lock = threading.Lock()
+
+    def score_ids(self, encoded):
+        with self._lock:
+            self.active += 1
+            self.max_active = max(self.max_active, self.active)
+            self.calls.append(len(encoded))
+            self.threads.add(threading.current_thread().name)
+        try:
+            time.sleep(self.delay_s)
+            if self.gate is not None and not self.gate.wait(timeout=60):
+                raise RuntimeError("test gate never opened")
+            if self.fail_times > 0:
+                self.fail_times -= 1
+                raise RuntimeError("simulated out of memory")
+            return self.inner.score_ids(encoded)
+        finally:
+            with self._lock:
+                self.active -= 1

@@ -5,7 +5,8 @@ from __future__ import annotations
 import yaml
 
 from rewardlab.data.cli_commands import build_command, stats_command
-from tests.data.conftest import FIXTURES, make_word_tokenizer
+from tests.helpers import DATA_FIXTURES as FIXTURES
+from tests.helpers import make_word_tokenizer
 
 
 def _recipe(tmp_path):

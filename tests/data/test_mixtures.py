@@ -15,7 +15,8 @@ from rewardlab.data.mixtures import DataBuildConfig, build_mixture, load_config
 from rewardlab.data.readers import read_pairs
 from rewardlab.data.schema import DataError, PreferencePair
 from rewardlab.data.stats import PUBLISHED, stats_markdown
-from tests.data.conftest import FIXTURES, HH_HARMLESS, REPO, make_word_tokenizer, need_shared
+from tests.helpers import DATA_FIXTURES as FIXTURES
+from tests.helpers import HH_HARMLESS, REPO, make_word_tokenizer, need_shared
 
 RECIPES = sorted((REPO / "src" / "rewardlab" / "recipes" / "data").rglob("*.yaml"))
 

@@ -9,7 +9,8 @@ from rewardlab.data.readers import read_pairs
 from rewardlab.data.schema import DataError, DropReason
 from rewardlab.data.sources import REGISTRY, ConvertContext, get_source
 from rewardlab.data.sources.streaming import Reason, load_source_dataset
-from tests.data.conftest import FIXTURES, HH_HARMLESS, ORCA_INTEL_CSV, need_shared
+from tests.helpers import DATA_FIXTURES as FIXTURES
+from tests.helpers import HH_HARMLESS, ORCA_INTEL_CSV, need_shared
 
 
 def convert(name: str, path, options=None, seed=0, num_proc=1):

@@ -15,7 +15,7 @@ from rewardlab.data.stats import (
     stats_markdown,
     tokenize_pairs,
 )
-from tests.data.conftest import make_word_tokenizer
+from tests.helpers import make_word_tokenizer
 
 
 def _pairs(rows):

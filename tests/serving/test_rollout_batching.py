@@ -16,7 +16,7 @@ from rewardlab.serving.app import create_app, encode_text
 from rewardlab.serving.background import serve_in_thread
 from rewardlab.serving.batching import MicroBatcher
 from rewardlab.serving.config import ServeConfig
-from tests.serving.conftest import InstrumentedScorer
+from tests.helpers import InstrumentedScorer
 
 PROMPT = [7] * 100  # a long shared prompt
 A = [PROMPT + [20 + r] * 5 for r in range(8)]  # its 8 responses (5 tokens each), each sent as a full sequence

@@ -14,7 +14,7 @@ from rewardlab.modeling.templates import render_chat
 from rewardlab.serving.app import create_app, encode_text
 from rewardlab.serving.background import serve_in_thread
 from rewardlab.serving.config import ServeConfig
-from tests.serving.conftest import InstrumentedScorer
+from tests.helpers import InstrumentedScorer
 
 CONVS = [
     [{"role": "user", "content": "What is tea?"}, {"role": "assistant", "content": "A drink made from leaves."}],
