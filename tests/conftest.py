@@ -115,6 +115,6 @@ def model_and_pairs(tiny_model_dir):
 def rows_model(tiny_model_dir):
     """The tiny model loaded with the pair-rows attention (padding-free prefix-tree rows)."""
     from rewardlab.modeling.loading import load_reward_model
-    from rewardlab.modeling.pair_rows import register_pair_rows_attention
+    from rewardlab.training.pair_rows import register_pair_rows_attention
 
     return load_reward_model(str(tiny_model_dir), attn_implementation=register_pair_rows_attention())
