@@ -51,9 +51,9 @@ def main() -> None:
     from transformers import pipeline
 
     from rewardlab.data.readers import read_pairs
+    from rewardlab.data.templates import render_chat, tokenizer_adds_bos
     from rewardlab.io_utils import atomic_write_json, atomic_write_text
     from rewardlab.modeling.loading import load_reward_model
-    from rewardlab.modeling.templates import render_chat, tokenizer_adds_bos
     from rewardlab.scoring import RewardScorer
 
     torch.manual_seed(0)  # the fresh score head of a causal LM

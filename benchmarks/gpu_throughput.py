@@ -10,7 +10,7 @@ rejected share a long context (as in hh-rlhf), with
     micro-batch, bf16 and gradient checkpointing; skipped with a note when trl is not installed),
 
 in the same run, bf16. Both hand-written modes run as rewardlab's trainer does, with lean activations
-(``training/lean.py``), so their ratio is the layout's. TRL's time is measured between its step ends (its
+(``modeling/lean.py``), so their ratio is the layout's. TRL's time is measured between its step ends (its
 collation, logging and callbacks included, as in a real run; the hand-written loop times forward, backward and
 optimizer only) and its sampler shuffles the same pairs. Reports real tokens/s, pairs/s, padding fraction and MFU against a matmul peak measured
 in the same run. No hub access needed.
@@ -30,10 +30,10 @@ from pathlib import Path
 import torch
 
 from rewardlab.losses import bradley_terry_loss
+from rewardlab.modeling import lean
+from rewardlab.modeling.forward import pad_batch, sequence_rewards
+from rewardlab.modeling.pair_rows import pack_pair_rows, pair_rows_rewards, register_pair_rows_attention
 from rewardlab.modeling.tiny import llama_config_for_params
-from rewardlab.training import lean
-from rewardlab.training.forward import pad_batch, sequence_rewards
-from rewardlab.training.pair_rows import pack_pair_rows, pair_rows_rewards, register_pair_rows_attention
 
 ROOT = Path(__file__).resolve().parents[1]
 

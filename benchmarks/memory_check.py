@@ -88,9 +88,9 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     from rewardlab.config import TrainConfig
     from rewardlab.data.readers import write_pairs_jsonl
     from rewardlab.data.schema import PreferencePair
+    from rewardlab.data.templates import ConversationEncoder
+    from rewardlab.modeling.forward import common_prefix_length
     from rewardlab.modeling.loading import load_tokenizer
-    from rewardlab.modeling.templates import ConversationEncoder
-    from rewardlab.training.forward import common_prefix_length
 
     torch.set_num_threads(2)
     # Data first (tokenizer included), so the baseline holds everything but the model and the training.

@@ -320,8 +320,8 @@ def main() -> None:
 
     import torch
 
+    from rewardlab.data.templates import render_chat
     from rewardlab.modeling.loading import load_reward_model
-    from rewardlab.modeling.templates import render_chat
 
     with tempfile.TemporaryDirectory() as tmp:
         torch.manual_seed(0)  # the fresh score head of a causal LM: both servers get the same one

@@ -27,9 +27,9 @@ DATA = ROOT.parent / "shared" / "data" / "hh-rlhf-harmless-base" / "pairs.jsonl.
 
 def load(n: int, max_length: int):
     from rewardlab.data.readers import read_pairs
+    from rewardlab.data.templates import ConversationEncoder
     from rewardlab.modeling.loading import load_reward_model
-    from rewardlab.modeling.templates import ConversationEncoder
-    from rewardlab.training.pair_rows import register_pair_rows_attention
+    from rewardlab.modeling.pair_rows import register_pair_rows_attention
 
     # rewardlab_pairs behaves exactly like sdpa for every layout except the pair rows
     model, tok = load_reward_model("smollm2-135m-instruct", attn_implementation=register_pair_rows_attention())
@@ -47,7 +47,7 @@ def load(n: int, max_length: int):
 
 
 def run_layout(name, model, pad_id, chosen, rejected):
-    from rewardlab.training import forward as F
+    from rewardlab.modeling import forward as F
 
     total = torch.zeros(())
     tokens = 0
@@ -71,7 +71,7 @@ def run_layout(name, model, pad_id, chosen, rejected):
             rewards = F.packed_pair_rewards(model, ids, m4, pos, ci, ri)
             tokens += ids.numel()
         elif name.startswith("rows"):
-            from rewardlab.training.pair_rows import pack_pair_rows, pair_rows_rewards
+            from rewardlab.modeling.pair_rows import pack_pair_rows, pair_rows_rewards
 
             ids, pos, seg, ci, ri, ntok = pack_pair_rows(c, r)
             rewards = pair_rows_rewards(model, ids, pos, seg, ci, ri)
@@ -93,7 +93,7 @@ def run_layout(name, model, pad_id, chosen, rejected):
 def kv_shared_rewards(model, c, r, pad_id):
     from transformers import DynamicCache
 
-    from rewardlab.training.forward import common_prefix_length, unwrap_peft
+    from rewardlab.modeling.forward import common_prefix_length, unwrap_peft
 
     base = unwrap_peft(model).base_model
     p = min(common_prefix_length(c, r), len(c) - 1, len(r) - 1)

@@ -320,8 +320,8 @@ def summarise(r: dict[str, Any], batch: int, peaks: dict[str, float]) -> dict[st
 
 def prepare(args: argparse.Namespace, work: Path, log: Any) -> dict[str, Any]:
     from rewardlab.data.readers import read_pairs, write_pairs_jsonl
+    from rewardlab.data.templates import ConversationEncoder
     from rewardlab.modeling.loading import load_tokenizer
-    from rewardlab.modeling.templates import ConversationEncoder
 
     pairs, report = read_pairs(str(args.data))
     tok = load_tokenizer(MODEL)

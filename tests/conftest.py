@@ -97,8 +97,8 @@ def trained_multi_objective(tiny_model_dir, tmp_path_factory):
 def model_and_pairs(tiny_model_dir):
     """The tiny model, its tokenizer, and the token ids of 6 synthetic pairs plus a pair truncated so that chosen
     and rejected share nothing."""
+    from rewardlab.data.templates import ConversationEncoder
     from rewardlab.modeling.loading import load_reward_model
-    from rewardlab.modeling.templates import ConversationEncoder
 
     model, tok = load_reward_model(str(tiny_model_dir))
     enc = ConversationEncoder(tok, 4096)
@@ -115,6 +115,6 @@ def model_and_pairs(tiny_model_dir):
 def rows_model(tiny_model_dir):
     """The tiny model loaded with the pair-rows attention (padding-free prefix-tree rows)."""
     from rewardlab.modeling.loading import load_reward_model
-    from rewardlab.training.pair_rows import register_pair_rows_attention
+    from rewardlab.modeling.pair_rows import register_pair_rows_attention
 
     return load_reward_model(str(tiny_model_dir), attn_implementation=register_pair_rows_attention())

@@ -3,8 +3,8 @@
 import pytest
 import torch
 
-from rewardlab.training.batching import plan_micro_batches, step_indices, total_steps
-from rewardlab.training.forward import (
+from rewardlab.fitting.batching import plan_micro_batches, step_indices, total_steps
+from rewardlab.modeling.forward import (
     common_prefix_length,
     pack_shared_context,
     packed_pair_rewards,

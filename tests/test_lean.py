@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from rewardlab.config import TrainConfig
-from rewardlab.training import lean
+from rewardlab.modeling import lean
 from tests.trajectory import assert_same_adam_trajectory
 
 

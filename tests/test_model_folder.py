@@ -165,7 +165,8 @@ def test_kind_folder_is_portable_and_readable(rope_model_dir, tmp_path):
 def test_lora_merge_folder_is_portable(rope_model_dir, tmp_path):
     pytest.importorskip("peft")
     from rewardlab.modeling.loading import load_reward_model
-    from rewardlab.modeling.lora import add_lora, merge_adapter
+    from rewardlab.modeling.lora import add_lora
+    from rewardlab.modeling.merge import merge_adapter
 
     model, tokenizer = load_reward_model(str(rope_model_dir))
     add_lora(model, r=2, alpha=4, dropout=0.0, target_modules="q_proj,v_proj").save_pretrained(tmp_path / "adapter")

@@ -1,7 +1,7 @@
 import pytest
 
+from rewardlab.data.templates import ConversationEncoder
 from rewardlab.modeling.loading import PAD_TOKEN, ensure_distinct_pad_token, load_reward_model
-from rewardlab.modeling.templates import ConversationEncoder
 
 CONV = [{"role": "user", "content": "hello"}, {"role": "assistant", "content": "hi there"}]
 

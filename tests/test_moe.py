@@ -12,18 +12,18 @@ import pytest
 import torch
 
 from rewardlab.config import TrainConfig
-from rewardlab.modeling.loading import load_reward_model
-from rewardlab.modeling.moe import MoeRouting, load_balancing_loss, moe_routing, sparse_moe_block_classes
-from rewardlab.modeling.templates import ConversationEncoder
-from rewardlab.training import lean
-from rewardlab.training.forward import (
+from rewardlab.data.templates import ConversationEncoder
+from rewardlab.modeling import lean
+from rewardlab.modeling.forward import (
     pack_shared_context,
     packed_pair_rewards,
     packed_token_multiplicity,
     pad_batch,
     sequence_rewards,
 )
-from rewardlab.training.pair_rows import pack_pair_rows, pair_rows_rewards, register_pair_rows_attention
+from rewardlab.modeling.loading import load_reward_model
+from rewardlab.modeling.moe import MoeRouting, load_balancing_loss, moe_routing, sparse_moe_block_classes
+from rewardlab.modeling.pair_rows import pack_pair_rows, pair_rows_rewards, register_pair_rows_attention
 from tests.helpers import synthetic_pairs
 from tests.trajectory import assert_same_adam_trajectory
 

@@ -5,8 +5,8 @@ import json
 import pytest
 import torch
 
-from rewardlab.training.forward import pad_batch, sequence_rewards
-from rewardlab.training.pair_rows import (
+from rewardlab.modeling.forward import pad_batch, sequence_rewards
+from rewardlab.modeling.pair_rows import (
     PairRowsUnsupported,
     pack_pair_rows,
     pair_rows_rewards,
@@ -91,7 +91,7 @@ def test_pair_rows_layout():
 
 
 def test_prefix_tree_rows_share_prefixes_across_groups():
-    from rewardlab.training.pair_rows import pack_group_rows
+    from rewardlab.modeling.pair_rows import pack_group_rows
 
     sys_prompt = [1, 2, 3]
     groups = [[sys_prompt + [4, 5, 6], sys_prompt + [4, 5, 7]], [sys_prompt + [8, 9], sys_prompt + [8, 10, 11]],

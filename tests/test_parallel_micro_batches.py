@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from rewardlab.config import TrainConfig
-from rewardlab.training.batching import plan_lanes
-from rewardlab.training.pair_rows import pack_pair_rows, pair_rows_rewards
+from rewardlab.fitting.batching import plan_lanes
+from rewardlab.modeling.pair_rows import pack_pair_rows, pair_rows_rewards
 from rewardlab.training.parallel import MicroBatchRunner, plan_workers, torch_threads
 
 from .trajectory import assert_same_adam_trajectory

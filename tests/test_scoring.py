@@ -153,7 +153,7 @@ def padded_scorer(tiny_model_dir, scorer):
 
 
 def test_shared_context_rows_score_like_padded_batches(scorer, padded_scorer):
-    from rewardlab.training.pair_rows import uses_pair_rows
+    from rewardlab.modeling.pair_rows import uses_pair_rows
 
     assert uses_pair_rows(scorer.model) and not uses_pair_rows(padded_scorer.model)
     scorer.batch_size, scorer.max_tokens_per_batch = 16, None  # the fixture is shared: one row for all 15

@@ -14,6 +14,7 @@ import torch
 
 from rewardlab.cli import main
 from rewardlab.config import TrainConfig
+from rewardlab.fitting.batching import fit_batch_size, total_steps
 from rewardlab.preflight import (
     check_local_or_hub,
     check_output_file,
@@ -21,7 +22,6 @@ from rewardlab.preflight import (
     is_hub_id_form,
     looks_like_path,
 )
-from rewardlab.training.batching import fit_batch_size, total_steps
 
 
 @pytest.fixture
@@ -288,7 +288,7 @@ def test_first_step_learning_rate_is_never_zero_and_decay_is_transformers():
     """Warm-up starts above 0; from the peak on, the factors equal transformers' own schedules."""
     from transformers import get_cosine_schedule_with_warmup, get_linear_schedule_with_warmup
 
-    from rewardlab.training.trainer import _scheduler, lr_factor
+    from rewardlab.fitting.optim import build_scheduler, lr_factor
 
     assert lr_factor(0, warmup=1, total=1, schedule="cosine") == 0.5  # ceil(0.03 x 1) = 1 warm-up step
     assert [lr_factor(s, 3, 10, "linear") for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
@@ -302,7 +302,7 @@ def test_first_step_learning_rate_is_never_zero_and_decay_is_transformers():
             ref.step()
     cfg = TrainConfig(warmup_ratio=0.03, lr_scheduler="cosine", learning_rate=2e-5)
     opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=cfg.learning_rate)
-    assert _scheduler(opt, cfg, steps=1).get_last_lr()[0] == pytest.approx(1e-5)
+    assert build_scheduler(opt, cfg, steps=1).get_last_lr()[0] == pytest.approx(1e-5)
 
 
 def test_interval_note():

@@ -153,8 +153,8 @@ def cmd_quickstart(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_score(args: argparse.Namespace, extra: list[str]) -> int:
+    from rewardlab.kinds import score_command
     from rewardlab.preflight import check_input_file, check_output_file
-    from rewardlab.scoring import score_command
 
     _check_model_name(args.model, args.device)
     check_input_file(args.input, "input")
@@ -178,13 +178,16 @@ def cmd_data_build(args: argparse.Namespace, extra: list[str]) -> int:
             overrides[key] = convert_value(value, scalar[key], key)
     if overrides.get("tokenizer") not in (None, "null", "none"):
         check_model(str(overrides["tokenizer"]), "--tokenizer")
-    return build_command(args.recipe, args.out, overrides, overwrite=args.overwrite)
+    from rewardlab.modeling.loading import load_tokenizer
+
+    return build_command(args.recipe, args.out, overrides, overwrite=args.overwrite, load_tokenizer=load_tokenizer)
 
 
 def cmd_data_stats(args: argparse.Namespace, extra: list[str]) -> int:
     from rewardlab.data.cli_commands import stats_command
+    from rewardlab.modeling.loading import load_tokenizer
 
-    return stats_command(args.dataset)
+    return stats_command(args.dataset, load_tokenizer=load_tokenizer)
 
 
 def cmd_recipes(args: argparse.Namespace, extra: list[str]) -> int:
@@ -229,7 +232,8 @@ def cmd_eval(args: argparse.Namespace, extra: list[str]) -> int:
 
 
 def cmd_merge(args: argparse.Namespace, extra: list[str]) -> int:
-    from rewardlab.modeling.lora import is_adapter_dir, merge_adapter
+    from rewardlab.modeling.lora import is_adapter_dir
+    from rewardlab.modeling.merge import merge_adapter
     from rewardlab.preflight import check_output_folder
 
     if not Path(args.adapter).is_dir():

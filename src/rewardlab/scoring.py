@@ -13,6 +13,11 @@ from typing import Any, Protocol, runtime_checkable
 Message = dict[str, str]
 
 
+PAIRWISE_NO_REWARD = ("this is a pairwise preference model: it compares two responses to a prompt and gives no "
+                      "reward to a single response. Compare responses instead: `rewardlab label` (best-of-n by "
+                      "knockout, chosen/rejected pairs), `rewardlab eval`, or POST /compare on `rewardlab serve`")
+
+
 @runtime_checkable
 class RewardJudge(Protocol):
     """Anything that can rank candidate responses to a shared context.
@@ -25,7 +30,7 @@ class RewardJudge(Protocol):
     def rank_responses(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[list[float]]: ...
 
 
-def _default_device() -> str:
+def default_device() -> str:
     import torch
 
     if torch.cuda.is_available():
@@ -55,7 +60,7 @@ class RewardScorer:
         max_tokens_per_batch: int | None = None,
         show_progress: bool = False,
     ):
-        from rewardlab.modeling.templates import ConversationEncoder
+        from rewardlab.data.templates import ConversationEncoder
 
         self.model = model.eval()
         self.tokenizer = tokenizer
@@ -79,11 +84,11 @@ class RewardScorer:
         trust_remote_code: bool = False,
         **kwargs: Any,
     ) -> RewardScorer:
-        from rewardlab.training.pair_rows import load_with_pair_rows
+        from rewardlab.modeling.pair_rows import load_with_pair_rows
 
-        device = device or _default_device()
+        device = device or default_device()
         dtype = dtype or ("bfloat16" if device == "cuda" else "float32")
-        # padding-free rows, each context computed once (see training/pair_rows.py); plain SDPA where refused
+        # padding-free rows, each context computed once (see modeling/pair_rows.py); plain SDPA where refused
         rm, tok = load_with_pair_rows(model, dtype=dtype, trust_remote_code=trust_remote_code)
         return cls(rm.to(device), tok, **kwargs)
 
@@ -94,7 +99,7 @@ class RewardScorer:
     @property
     def system_folded(self) -> int:
         """Conversations encoded so far whose system turns were folded into the first user turn (the chat
-        template renders no system turn; see `modeling.templates`)."""
+        template renders no system turn; see `data.templates`)."""
         return self.encoder.system_folded
 
     def encode(self, conversations: Sequence[Sequence[Message]]) -> list[list[int]]:
@@ -157,9 +162,9 @@ class RewardScorer:
         """
         import torch
 
+        from rewardlab.modeling.forward import pad_batch, sequence_rewards
+        from rewardlab.modeling.pair_rows import row_rewards, uses_pair_rows
         from rewardlab.modeling.prefix_tree import pack_tree_blocks
-        from rewardlab.training.forward import pad_batch, sequence_rewards
-        from rewardlab.training.pair_rows import row_rewards, uses_pair_rows
 
         if not encoded:
             return []
@@ -195,6 +200,20 @@ class RewardScorer:
             for context, responses in groups])
 
 
+def rank_with_scores(score: Any, groups: Any) -> list[list[float]]:
+    """`RewardJudge.rank_responses` for any per-conversation ``score(conversations) -> list[float]``."""
+    conversations, sizes = [], []
+    for context, responses in groups:
+        sizes.append(len(responses))
+        conversations.extend([*context, {"role": "assistant", "content": r}] for r in responses)
+    flat = list(score(conversations)) if conversations else []
+    out, k = [], 0
+    for n in sizes:
+        out.append(flat[k : k + n])
+        k += n
+    return out
+
+
 def conversation_from_row(row: Any, where: str) -> list[Message]:
     """A row of a scoring file: ``{"messages": [...]}``, ``{"prompt": str|messages, "response": str}``, or a list."""
     from rewardlab.data.schema import DataError, RowRejected, normalize_messages
@@ -221,8 +240,6 @@ def conversation_from_row(row: Any, where: str) -> list[Message]:
 def reward_fields(scorer: Any, conversations: Sequence[Sequence[Message]]) -> list[dict[str, Any]]:
     """What scoring adds to each conversation's row: ``reward``, plus the per-attribute (regression) or
     per-objective (multi-objective: ``scores``, ``corrected``, ``gates``) details of scorers that have them."""
-    from rewardlab.kinds import PAIRWISE_NO_REWARD
-
     if getattr(scorer, "kind", None) == "pairwise":
         raise ValueError(PAIRWISE_NO_REWARD)
     if hasattr(scorer, "score_details"):
@@ -255,23 +272,3 @@ def score_file(scorer: Any, input_path: str, output_path: str | None = None) -> 
     else:
         sys.stdout.write(lines)
     return len(rows)
-
-
-def score_command(model: str, input_path: str, output_path: str | None = None, device: str | None = None,
-                  batch_size: int = 16, max_length: int | None = None, dtype: str | None = None) -> int:
-    """`rewardlab score`: load `model` (a Bradley-Terry model or a kind folder), score the file, report on stderr."""
-    import sys
-
-    from rewardlab.kinds import PAIRWISE_NO_REWARD, load_scorer, saved_kind
-
-    if saved_kind(model) == "pairwise":  # before loading the model: the answer does not depend on it
-        raise ValueError(f"{model}: {PAIRWISE_NO_REWARD}")
-    scorer = load_scorer(model, device=device, dtype=dtype, batch_size=batch_size, max_length=max_length,
-                         show_progress=True)
-    n = score_file(scorer, input_path, output_path)
-    folded = getattr(scorer, "system_folded", 0)  # the kinds' scorers without a ConversationEncoder: none
-    print(f"scored {n} conversations -> {output_path or 'stdout'}"
-          + (f" ({scorer.truncated} truncated from the left)" if scorer.truncated else "")
-          + (f" ({folded} with the system prompt folded into the first user turn)" if folded else ""),
-          file=sys.stderr)
-    return 0

@@ -333,9 +333,9 @@ def test_prefix_tree_rows_equal_padded_batches(tiny_model_dir):
     """Solutions sharing their prompt and leading steps, scored and differentiated as one prefix-tree row, give the
     padded computation's logits and gradients (float32; only the attention kernels' summation order differs)."""
     from rewardlab.kinds.process import packed_step_logits, step_outputs
+    from rewardlab.modeling.forward import pad_batch
     from rewardlab.modeling.loading import load_reward_model
-    from rewardlab.training.forward import pad_batch
-    from rewardlab.training.pair_rows import load_with_pair_rows, uses_pair_rows
+    from rewardlab.modeling.pair_rows import load_with_pair_rows, uses_pair_rows
 
     packed_model, tokenizer = load_with_pair_rows(str(tiny_model_dir), num_labels=1)
     padded_model, _ = load_reward_model(str(tiny_model_dir), num_labels=1, attn_implementation="sdpa")

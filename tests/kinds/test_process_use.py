@@ -56,7 +56,7 @@ def test_save_load_same_step_scores(head, trained, tmp_path_factory, tiny_model_
 
 
 def test_score_file_has_step_scores(trained, tmp_path):
-    from rewardlab.scoring import score_command
+    from rewardlab.kinds import score_command
 
     _, result = trained
     src, out = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
@@ -71,7 +71,7 @@ def test_score_file_has_step_scores(trained, tmp_path):
 def test_server_step_rewards_and_openrlhf(trained):
     from fastapi.testclient import TestClient
 
-    from rewardlab.modeling.templates import render_chat
+    from rewardlab.data.templates import render_chat
     from rewardlab.serving.app import create_app
 
     _, result = trained

@@ -15,8 +15,7 @@ import json
 import pytest
 import torch
 
-from rewardlab.modeling.loading import ensure_distinct_pad_token
-from rewardlab.modeling.templates import (
+from rewardlab.data.templates import (
     SYSTEM_FOLD_SEPARATOR,
     ConversationEncoder,
     end_of_turn_suffix,
@@ -24,6 +23,7 @@ from rewardlab.modeling.templates import (
     render_chat,
     template_accepts_system,
 )
+from rewardlab.modeling.loading import ensure_distinct_pad_token
 from rewardlab.modeling.tiny import build_template_tokenizer
 from tests.helpers import REPO
 
@@ -240,8 +240,8 @@ def test_reward_read_at_the_last_real_token(name):
     """The scorer's batched rewards (right padding, length-sorted) equal each conversation scored alone, the
     score head at its last token, and transformers' own pooling over the padded batch, for every template
     (pad == eos where the fixture has it: the loader must give a distinct pad)."""
+    from rewardlab.modeling.forward import pad_batch
     from rewardlab.scoring import RewardScorer
-    from rewardlab.training.forward import pad_batch
 
     tok = tokenizer_for(name)
     model = tiny_reward_model(tok)
@@ -271,8 +271,8 @@ def test_reward_read_at_the_last_real_token(name):
 def test_prefix_tree_rows_equal_padded_sequences(name):
     """Groups sharing a system prompt and a context, scored as padding-free prefix-tree rows, give the rewards
     of plain padded batches, under every template's token layout."""
+    from rewardlab.modeling.pair_rows import register_pair_rows_attention, uses_pair_rows
     from rewardlab.scoring import RewardScorer
-    from rewardlab.training.pair_rows import register_pair_rows_attention, uses_pair_rows
 
     tok = tokenizer_for(name)
     plain = tiny_reward_model(tok)

@@ -7,8 +7,8 @@ import math
 import pytest
 from fastapi.testclient import TestClient
 
+from rewardlab.data.templates import render_chat
 from rewardlab.kinds import load_judge, load_scorer
-from rewardlab.modeling.templates import render_chat
 from rewardlab.serving.app import create_app
 from rewardlab.serving.config import ServeConfig
 

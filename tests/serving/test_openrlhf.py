@@ -163,7 +163,7 @@ def test_a_whole_rollout_in_one_post_is_scored_in_forward_passes(chatml_folder):
 
 
 def test_regression_reply_parses_in_openrlhf(trained_regression):
-    from rewardlab.modeling.templates import render_chat
+    from rewardlab.data.templates import render_chat
 
     cfg, result = trained_regression
     judge = load_scorer(str(result.output_dir), device="cpu")

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from rewardlab.modeling.templates import ConversationEncoder
+from rewardlab.data.templates import ConversationEncoder
 from rewardlab.serving.app import TOKENIZE_SLICE_CHARS, create_app, tokenize_slices
 from rewardlab.serving.background import serve_in_thread
 from rewardlab.serving.config import ServeConfig

@@ -10,8 +10,8 @@ import threading
 import httpx
 import pytest
 
+from rewardlab.data.templates import render_chat
 from rewardlab.modeling.prefix_tree import tree_tokens
-from rewardlab.modeling.templates import render_chat
 from rewardlab.serving.app import create_app, encode_text
 from rewardlab.serving.background import serve_in_thread
 from rewardlab.serving.batching import MicroBatcher

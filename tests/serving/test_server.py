@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from rewardlab.modeling.templates import render_chat
+from rewardlab.data.templates import render_chat
 from rewardlab.serving.app import create_app, encode_text
 from rewardlab.serving.background import serve_in_thread
 from rewardlab.serving.config import ServeConfig

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import datasets
 
-from rewardlab.data.mixtures import DataBuildConfig, build_mixture, load_config, load_tokenizer, mixture_stats
+from rewardlab.data.mixtures import DataBuildConfig, build_mixture, load_config, mixture_stats, named_tokenizer
 from rewardlab.data.schema import DataError
 from rewardlab.data.stats import stats_markdown
 
@@ -24,15 +25,17 @@ def build_command(
     overrides: dict[str, Any] | None = None,
     tokenizer: Any | None = None,
     overwrite: bool = False,
+    load_tokenizer: Callable[[str], Any] | None = None,
 ) -> int:
     """Build a mixture recipe into `out_dir`; print the statistics table. Returns the exit code.
 
     `overrides` are dotted keys (``seed``, ``tokenizer``, ``sources.shp.path``,
-    ``sources.shp.options.max_pairs_per_prompt``) with YAML-scalar values.
+    ``sources.shp.options.max_pairs_per_prompt``) with YAML-scalar values. `load_tokenizer` (name -> tokenizer)
+    loads a tokenizer the recipe names when no `tokenizer` object is given.
     """
     try:
         cfg = load_config(recipe_path, overrides or {})
-        stats = build_mixture(cfg, out_dir, tokenizer=tokenizer, overwrite=overwrite)
+        stats = build_mixture(cfg, out_dir, tokenizer=tokenizer, overwrite=overwrite, load_tokenizer=load_tokenizer)
     except DataError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -41,7 +44,8 @@ def build_command(
     return 0
 
 
-def stats_command(dataset_dir: str | Path, tokenizer: Any | None = None) -> int:
+def stats_command(dataset_dir: str | Path, tokenizer: Any | None = None,
+                  load_tokenizer: Callable[[str], Any] | None = None) -> int:
     """Print the statistics table of a built mixture folder, recomputing it from the rows.
 
     The tokenizer and the published comparisons come from the folder's ``build.json``; token lengths are
@@ -71,7 +75,11 @@ def stats_command(dataset_dir: str | Path, tokenizer: Any | None = None) -> int:
         raw_rows = {k: v.get("raw_rows") for k, v in build["sources"].items()}
         reports = build["sources"]
     if tokenizer is None and tok_name:
-        tokenizer = load_tokenizer(tok_name)
+        try:
+            tokenizer = named_tokenizer(tok_name, load_tokenizer, f"{build_file}")
+        except DataError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
     elif tokenizer is not None and not tok_name:
         tok_name = getattr(tokenizer, "name_or_path", None) or type(tokenizer).__name__
     cache = Path(cache_root) / "token_cache" if cache_root else folder / "token_cache"

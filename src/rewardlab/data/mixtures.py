@@ -13,6 +13,7 @@ import dataclasses
 import json
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -201,11 +202,13 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Da
         raise DataError(f"{path}: {e}") from e
 
 
-def load_tokenizer(name_or_path: str) -> Any:
-    """The tokenizer of a model name: embedded, local folder or hub id (only when a recipe asks for lengths)."""
-    from rewardlab.modeling.loading import load_tokenizer as load_model_tokenizer
-
-    return load_model_tokenizer(name_or_path)
+def named_tokenizer(name: str, load_tokenizer: Callable[[str], Any] | None, what: str) -> Any:
+    """The tokenizer a recipe names, through the caller's `load_tokenizer` (name -> tokenizer): data never loads
+    models itself (`rewardlab data` passes `rewardlab.modeling.loading.load_tokenizer`)."""
+    if load_tokenizer is None:
+        raise DataError(f"{what} names tokenizer {name!r}: pass a tokenizer object, or load_tokenizer (name -> "
+                        "tokenizer, e.g. rewardlab.modeling.loading.load_tokenizer) to load it by name")
+    return load_tokenizer(name)
 
 
 def subsample(ds: datasets.Dataset, n: int, seed: int, source: str) -> datasets.Dataset:
@@ -359,7 +362,8 @@ def write_stats(folder: Path, stats: dict[str, Any]) -> None:
 
 
 def build_mixture(
-    cfg: DataBuildConfig, out_dir: str | Path, tokenizer: Any | None = None, overwrite: bool = False
+    cfg: DataBuildConfig, out_dir: str | Path, tokenizer: Any | None = None, overwrite: bool = False,
+    load_tokenizer: Callable[[str], Any] | None = None,
 ) -> dict[str, Any]:
     """Build `cfg` into `out_dir` (replaced atomically); returns the statistics.
 
@@ -367,12 +371,13 @@ def build_mixture(
     (the recipe itself), a folder holding a source or the token cache, and a non-empty folder rewardlab did not
     write (unless `overwrite`) are refused.
 
-    `tokenizer` (an object) wins over `cfg.tokenizer` (a name loaded here); tests pass a tiny local one.
+    `tokenizer` (an object) wins over `cfg.tokenizer` (a name, loaded by `load_tokenizer`); tests pass a tiny
+    local one.
     """
     inputs = [spec.path for spec in cfg.sources if spec.path] + [cfg.cache_dir]
     out_dir = check_output_path(out_dir, overwrite=overwrite, inputs=inputs)
     if tokenizer is None and cfg.tokenizer:
-        tokenizer = load_tokenizer(cfg.tokenizer)
+        tokenizer = named_tokenizer(cfg.tokenizer, load_tokenizer, f"mixture {cfg.name!r}")
     results = {spec.name: convert_source(spec, cfg) for spec in cfg.sources}
     parts = [r.pairs for r in results.values() if len(r.pairs)]
     if not parts:

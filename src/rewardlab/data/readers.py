@@ -222,7 +222,7 @@ def _response_text(value: Any, field: str) -> str:
     return messages[-1]["content"]
 
 
-def _prompt_messages(prompt: Any, field: str, system: Any = None) -> list[dict[str, str]]:
+def prompt_messages(prompt: Any, field: str, system: Any = None) -> list[dict[str, str]]:
     if isinstance(prompt, str):
         messages = [{"role": "user", "content": prompt}]
     else:
@@ -253,7 +253,7 @@ def row_to_pair(row: Any, source: str = "") -> PreferencePair:
         return make_pair(ctx, _response_text(chosen, "chosen"), _response_text(rejected, "rejected"), margin, src,
                          context_field="conversations")
     if "prompt" in row and row["prompt"] is not None:
-        ctx = _prompt_messages(row["prompt"], "prompt", row.get("system"))
+        ctx = prompt_messages(row["prompt"], "prompt", row.get("system"))
         if isinstance(chosen, list) and len(chosen) > 1:  # prompt repeated inside full conversations
             return _pair_from_full_conversations(
                 normalize_messages(chosen, "chosen"), normalize_messages(rejected, "rejected"), margin, src

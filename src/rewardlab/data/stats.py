@@ -127,8 +127,8 @@ MATCH_TOLERANCE = 0.005
 
 # ----------------------------------------------------------------------------------------------- tokenizing
 def _template_encoder(tokenizer: Any) -> Any:
-    # The trainer's own rendering (a tokenizer object is passed in; modeling.templates imports nothing of ours)
-    from rewardlab.modeling.templates import ConversationEncoder
+    # The trainer's own rendering (a tokenizer object is passed in; data.templates imports nothing of ours)
+    from rewardlab.data.templates import ConversationEncoder
 
     return ConversationEncoder(tokenizer, max_length=1 << 62)
 

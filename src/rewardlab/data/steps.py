@@ -79,13 +79,13 @@ def _steps(value: Any, field: str) -> list[str]:
 
 
 def _context(prompt: Any, field: str) -> tuple[Message, ...]:
-    from rewardlab.data.readers import _prompt_messages
+    from rewardlab.data.readers import prompt_messages
 
     if isinstance(prompt, str) and not prompt.strip():
         raise RowRejected(DropReason.EMPTY, field)
     if prompt is None:
         raise RowRejected(DropReason.MISSING_FIELD, field)
-    return tuple(_prompt_messages(prompt, field))
+    return tuple(prompt_messages(prompt, field))
 
 
 def math_shepherd_row(row: dict[str, Any]) -> dict[str, Any]:

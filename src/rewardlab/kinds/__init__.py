@@ -12,77 +12,14 @@ happen inside the functions, so importing this package stays light.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-KIND_FILE = "rewardlab_kind.json"
-KINDS = ("bradley_terry", "pairwise", "regression", "multi_objective", "process")
-PAIRWISE_NO_REWARD = ("this is a pairwise preference model: it compares two responses to a prompt and gives no "
-                      "reward to a single response. Compare responses instead: `rewardlab label` (best-of-n by "
-                      "knockout, chosen/rejected pairs), `rewardlab eval`, or POST /compare on `rewardlab serve`")
+from rewardlab.kinds.folders import KIND_FILE, KINDS, read_kind_file, save_kind_folder, saved_kind, write_kind_file
+from rewardlab.scoring import PAIRWISE_NO_REWARD, rank_with_scores
 
-
-def write_kind_file(folder: str | Path, kind: str, config: dict[str, Any], **extra: Any) -> None:
-    """Record the kind (and what its loader needs) inside a model folder."""
-    from rewardlab.io_utils import atomic_write_json
-
-    if kind not in KINDS:
-        raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    atomic_write_json(Path(folder) / KIND_FILE, {"kind": kind, "config": config, **extra})
-
-
-def save_kind_folder(out: str | Path, model: Any, tokenizer: Any, kind: str, config: dict[str, Any],
-                     training_record: dict[str, Any], extra_tensors: dict[str, Any] | None = None,
-                     overwrite: bool = False, **kind_extra: Any) -> Path:
-    """Write a trained model folder of any kind atomically: weights (safetensors), tokenizer, optional extra
-    tensor files (name -> state dict), the kind record and training_summary.json. Returns the folder. A folder
-    rewardlab wrote is replaced whole; one holding other files is refused unless `overwrite` (io_utils)."""
-    import json
-
-    from safetensors.torch import save_file
-
-    from rewardlab.io_utils import AtomicDirectory
-    from rewardlab.modeling.saving import make_readable, save_model_folder
-
-    out = Path(out)
-    with AtomicDirectory(out, overwrite=overwrite, command=f"train --kind {kind}") as tmp:
-        save_model_folder(model, tokenizer, tmp)
-        for name, tensors in (extra_tensors or {}).items():
-            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp / name))
-        write_kind_file(tmp, kind, config, **kind_extra)
-        (tmp / "training_summary.json").write_text(json.dumps(training_record, indent=2, default=str) + "\n")
-        make_readable(tmp)  # the extra safetensors files too
-    return out
-
-
-def read_kind_file(folder: str | Path) -> dict[str, Any]:
-    """The folder's kind record; a folder without one is a plain Bradley-Terry reward model."""
-    path = Path(folder) / KIND_FILE
-    if not path.exists():
-        return {"kind": "bradley_terry"}
-    record = json.loads(path.read_text())
-    if record.get("kind") not in KINDS:
-        raise ValueError(f"{path}: unknown kind {record.get('kind')!r}; expected one of {', '.join(KINDS)}")
-    return record
-
-
-def saved_kind(folder: str | Path) -> str:
-    return read_kind_file(folder)["kind"] if Path(folder).is_dir() else "bradley_terry"
-
-
-def rank_with_scores(score: Any, groups: Any) -> list[list[float]]:
-    """`RewardJudge.rank_responses` for any per-conversation ``score(conversations) -> list[float]``."""
-    conversations, sizes = [], []
-    for context, responses in groups:
-        sizes.append(len(responses))
-        conversations.extend([*context, {"role": "assistant", "content": r}] for r in responses)
-    flat = list(score(conversations)) if conversations else []
-    out, k = [], 0
-    for n in sizes:
-        out.append(flat[k : k + n])
-        k += n
-    return out
+__all__ = ["KIND_FILE", "KINDS", "PAIRWISE_NO_REWARD", "load_judge", "load_scorer", "rank_with_scores", "read_kind_file",
+           "save_kind_folder", "saved_kind", "score_command", "write_kind_file"]
 
 
 def load_judge(folder: str | Path, device: str | None = None, **kwargs: Any) -> Any:
@@ -140,3 +77,23 @@ def load_scorer(model: str, device: str | None = None, max_length: int | None = 
     if kind == "regression":
         options.update(max_tokens_per_batch=max_tokens_per_batch, show_progress=show_progress)
     return load_judge(model, device=device, **options)
+
+
+def score_command(model: str, input_path: str, output_path: str | None = None, device: str | None = None,
+                  batch_size: int = 16, max_length: int | None = None, dtype: str | None = None) -> int:
+    """`rewardlab score`: load `model` (a Bradley-Terry model or a kind folder), score the file, report on stderr."""
+    import sys
+
+    from rewardlab.scoring import score_file
+
+    if saved_kind(model) == "pairwise":  # before loading the model: the answer does not depend on it
+        raise ValueError(f"{model}: {PAIRWISE_NO_REWARD}")
+    scorer = load_scorer(model, device=device, dtype=dtype, batch_size=batch_size, max_length=max_length,
+                         show_progress=True)
+    n = score_file(scorer, input_path, output_path)
+    folded = getattr(scorer, "system_folded", 0)  # the kinds' scorers without a ConversationEncoder: none
+    print(f"scored {n} conversations -> {output_path or 'stdout'}"
+          + (f" ({scorer.truncated} truncated from the left)" if scorer.truncated else "")
+          + (f" ({folded} with the system prompt folded into the first user turn)" if folded else ""),
+          file=sys.stderr)
+    return 0

@@ -2,7 +2,7 @@
 
 A plain single-process loop (the model's own device; bf16 autocast on request): these kinds train small
 models on a few thousand examples, where accelerate's multi-process machinery adds nothing. The optimizer
-and schedule are the Bradley-Terry trainer's (`rewardlab.training.trainer`), so the kinds train alike.
+and schedule are the Bradley-Terry trainer's (`rewardlab.fitting.optim`), so the kinds train alike.
 """
 
 from __future__ import annotations
@@ -49,9 +49,9 @@ class OptimSettings(OptimFields):
 
 
 def pick_device(device: str | None = None) -> str:
-    from rewardlab.scoring import _default_device
+    from rewardlab.scoring import default_device
 
-    return device or _default_device()
+    return device or default_device()
 
 
 def run_training(model: torch.nn.Module, cfg: OptimSettings, num_examples: int,
@@ -63,9 +63,9 @@ def run_training(model: torch.nn.Module, cfg: OptimSettings, num_examples: int,
     examples in a seeded per-epoch order, cuts them into micro-batches of similar length, and accumulates
     ``sum / batch_size`` so the step's gradient is the mean over its examples.
     """
-    from rewardlab.training import lean
-    from rewardlab.training.batching import fit_batch_size, step_indices, total_steps
-    from rewardlab.training.trainer import _optimizer, _scheduler
+    from rewardlab.fitting.batching import fit_batch_size, step_indices, total_steps
+    from rewardlab.fitting.optim import build_optimizer, build_scheduler
+    from rewardlab.modeling import lean
 
     batch_size = fit_batch_size(num_examples, cfg.batch_size, cfg.micro_batch_size)
     if batch_size != cfg.batch_size:
@@ -73,12 +73,12 @@ def run_training(model: torch.nn.Module, cfg: OptimSettings, num_examples: int,
             f"{batch_size}, i.e. one optimizer step per epoch")
         cfg = dataclasses.replace(cfg, batch_size=batch_size)
     steps = total_steps(num_examples, cfg.batch_size, cfg.num_epochs, cfg.max_steps)
-    optimizer = _optimizer(model, cfg)  # type: ignore[arg-type]  # duck-typed: the same field names
-    scheduler = _scheduler(optimizer, cfg, steps)  # type: ignore[arg-type]
+    optimizer = build_optimizer(model, cfg)
+    scheduler = build_scheduler(optimizer, cfg, steps)
     device_type = next(model.parameters()).device.type
     train_log: list[dict[str, Any]] = []
     model.train()
-    lean.install(model)  # fewer activations kept for the backward (training/lean.py), undone below
+    lean.install(model)  # fewer activations kept for the backward (modeling/lean.py), undone below
     try:
         for step in range(steps):
             t0 = time.perf_counter()

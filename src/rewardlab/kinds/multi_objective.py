@@ -38,8 +38,8 @@ from rewardlab.config import (
     redefault,
     unit_interval,
 )
+from rewardlab.fitting.optim import TrainResult
 from rewardlab.kinds.regression import HELPSTEER_ATTRIBUTES
-from rewardlab.training.trainer import TrainResult
 
 Message = dict[str, str]
 HEAD_FILE = "multi_objective.safetensors"
@@ -144,7 +144,7 @@ class LastTokenEmbedder:
     """Frozen backbone -> last-token hidden state [N, D] of chat-templated conversations (left-truncated)."""
 
     def __init__(self, backbone: Any, tokenizer: Any, max_length: int = 4096, batch_size: int = 16):
-        from rewardlab.modeling.templates import ConversationEncoder
+        from rewardlab.data.templates import ConversationEncoder
 
         self.backbone = backbone.eval()
         self.encoder = ConversationEncoder(tokenizer, max_length)
@@ -165,7 +165,7 @@ class LastTokenEmbedder:
 
     def embed_ids(self, encoded: Sequence[Sequence[int]]) -> torch.Tensor:
         """Last-token hidden states [N, D] of already encoded conversations, batched longest first."""
-        from rewardlab.training.forward import pad_batch
+        from rewardlab.modeling.forward import pad_batch
 
         device = next(self.backbone.parameters()).device
         out = torch.zeros(len(encoded), self.backbone.config.hidden_size)
@@ -205,8 +205,8 @@ class MultiObjectiveScorer:
     def from_pretrained(cls, folder: str | Path, device: str | None = None, **kwargs: Any) -> MultiObjectiveScorer:
         from safetensors.torch import load_file
 
-        from rewardlab.kinds import read_kind_file
         from rewardlab.kinds.finetune import pick_device
+        from rewardlab.kinds.folders import read_kind_file
 
         record = read_kind_file(folder)
         backbone, tokenizer = load_backbone(str(folder))
@@ -258,7 +258,7 @@ class MultiObjectiveScorer:
         return self._forward(conversations)["score"].tolist() if conversations else []
 
     def rank_responses(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[list[float]]:
-        from rewardlab.kinds import rank_with_scores
+        from rewardlab.scoring import rank_with_scores
 
         return rank_with_scores(self.score, groups)
 
@@ -372,12 +372,12 @@ def train_multi_objective(cfg: MultiObjectiveConfig, quiet: bool = False, device
     """Fit the ridge objectives and the gate on a frozen backbone; writes one HF model folder to cfg.output_dir."""
 
     from rewardlab.config import config_to_dict
+    from rewardlab.fitting.optim import set_seed
     from rewardlab.io_utils import check_output_path
-    from rewardlab.kinds import save_kind_folder
     from rewardlab.kinds.finetune import pick_device
+    from rewardlab.kinds.folders import save_kind_folder
     from rewardlab.kinds.regression import context_key, pairs_from_rows, read_attribute_rows, split_by_prompt
     from rewardlab.metrics import accuracy_with_interval
-    from rewardlab.training.trainer import set_seed
 
     def log(msg: str) -> None:
         if not quiet:

@@ -31,8 +31,8 @@ from rewardlab.config import (
     unit_interval,
 )
 from rewardlab.data.schema import PreferencePair
+from rewardlab.fitting.optim import TrainResult
 from rewardlab.kinds.finetune import OptimSettings, pick_device, run_training
-from rewardlab.training.trainer import TrainResult
 
 Message = dict[str, str]
 QUESTION = "Which response is better? Answer with A or B."
@@ -111,7 +111,7 @@ class PairPromptEncoder:
     """Token ids of the pairwise prompt (chat template + generation prompt, doubled BOS removed, left-truncated)."""
 
     def __init__(self, tokenizer: Any, max_length: int):
-        from rewardlab.modeling.templates import tokenizer_adds_bos
+        from rewardlab.data.templates import tokenizer_adds_bos
 
         self.tokenizer = tokenizer
         self.max_length = max_length
@@ -157,7 +157,7 @@ class PairwiseJudge:
 
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | None = None, **kwargs: Any) -> PairwiseJudge:
-        from rewardlab.kinds import read_kind_file
+        from rewardlab.kinds.folders import read_kind_file
 
         model, tokenizer = load_causal_lm(str(folder))
         record = read_kind_file(folder)
@@ -174,7 +174,7 @@ class PairwiseJudge:
 
     def first_better_ids(self, encoded: Sequence[Sequence[int]]) -> list[float]:
         """`first_better` of already encoded pairwise prompts (`PairPromptEncoder.encode`)."""
-        from rewardlab.training.forward import pad_batch
+        from rewardlab.modeling.forward import pad_batch
 
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
         out = [0.0] * len(encoded)
@@ -298,10 +298,11 @@ def train_pairwise(cfg: PairwiseConfig, quiet: bool = False, device: str | None 
     The summary (held-out accuracy before/after, counts) is also written to ``training_summary.json``.
     """
     from rewardlab.config import config_to_dict
+    from rewardlab.data.splits import load_training_pairs
+    from rewardlab.fitting.optim import set_seed
     from rewardlab.io_utils import check_output_path
-    from rewardlab.kinds import save_kind_folder
-    from rewardlab.training.forward import pad_batch
-    from rewardlab.training.trainer import load_training_pairs, set_seed
+    from rewardlab.kinds.folders import save_kind_folder
+    from rewardlab.modeling.forward import pad_batch
 
     def log(msg: str) -> None:
         if not quiet:

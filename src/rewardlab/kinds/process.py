@@ -25,7 +25,7 @@ aggregation of its step scores: ``min`` (default: a solution is as good as its w
 product it does not fall with the number of steps), ``last``, ``product`` or ``mean`` (RLHFlow's choice).
 
 With the classifier head, training and scoring lay each micro-batch out as one padding-free prefix-tree row
-(`training.pair_rows`; ``prefix_rows``): every step end is the end of one "sequence", the solution up to that
+(`modeling.pair_rows`; ``prefix_rows``): every step end is the end of one "sequence", the solution up to that
 step, so a prompt or leading steps that solutions share (best-of-n samples, PRM800K's alternatives) are computed
 once; the logits equal the padded computation (tested). The token head runs padded batches.
 
@@ -47,8 +47,8 @@ import torch.nn.functional as F
 
 from rewardlab.config import DataFields, ModelFields, RunFields, field, redefault
 from rewardlab.data.steps import StepExample, group_by_context, split_steps
+from rewardlab.fitting.optim import TrainResult
 from rewardlab.kinds.finetune import OptimSettings, pick_device, run_training
-from rewardlab.training.trainer import TrainResult
 
 Message = dict[str, str]
 HEADS = ("classifier", "token")
@@ -161,7 +161,7 @@ class StepEncoder:
     """Token ids of prompt + steps (`module docstring`), left-truncated to `max_length`."""
 
     def __init__(self, tokenizer: Any, max_length: int = 1024, separator: str = "\n"):
-        from rewardlab.modeling.templates import template_accepts_system, tokenizer_adds_bos
+        from rewardlab.data.templates import template_accepts_system, tokenizer_adds_bos
 
         if max_length < 2:
             raise ValueError(f"max_length must be at least 2, got {max_length}")
@@ -179,7 +179,7 @@ class StepEncoder:
     def prompt_text(self, context: Sequence[Message]) -> str:
         """The context as the chat template renders it up to the assistant's turn (generation prompt); without a
         template, the contents joined by newlines (a TRL prompt string as it is)."""
-        from rewardlab.modeling.templates import fold_system_turns, has_system_turn
+        from rewardlab.data.templates import fold_system_turns, has_system_turn
 
         messages = [dict(m) for m in context]
         if not getattr(self.tokenizer, "chat_template", None):
@@ -249,7 +249,7 @@ def step_outputs(model: Any, head: str, input_ids: torch.Tensor, attention_mask:
                  rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
     """The head's outputs at the given (row, column) step positions of a right-padded batch [N, T]:
     classifier -> logits [S]; token -> vocabulary logits [S, V]. Only those positions go through the head."""
-    from rewardlab.training.forward import score_head, unwrap_peft
+    from rewardlab.modeling.forward import score_head, unwrap_peft
 
     inner = unwrap_peft(model)
     hidden = inner.base_model(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state  # [N, T, H]
@@ -261,10 +261,10 @@ def step_outputs(model: Any, head: str, input_ids: torch.Tensor, attention_mask:
 
 def packed_step_logits(model: Any, encoded: Sequence[StepIds], steps: Sequence[Sequence[int]]) -> torch.Tensor:
     """Classifier logits [S] at the given steps of several solutions laid out as ONE prefix-tree row
-    (`training.pair_rows`): every step end is the last token of a "sequence" (its solution up to that step), so a
+    (`modeling.pair_rows`): every step end is the last token of a "sequence" (its solution up to that step), so a
     prompt or leading steps that solutions share are computed once and nothing is padded. The same logits as
     `step_outputs` on a padded batch (tested). Order: solution by solution, steps as given."""
-    from rewardlab.training.pair_rows import pack_sequences, row_rewards
+    from rewardlab.modeling.pair_rows import pack_sequences, row_rewards
 
     prefixes = [ids[: ids.positions[s] + 1] for ids, chosen in zip(encoded, steps) for s in chosen]
     device = next(model.parameters()).device
@@ -278,7 +278,7 @@ def load_process_model(name: str, head: str, prefix_rows: bool = True) -> tuple[
     distinct from eos either way."""
     if head == "classifier":
         from rewardlab.modeling.loading import load_reward_model
-        from rewardlab.training.pair_rows import load_with_pair_rows
+        from rewardlab.modeling.pair_rows import load_with_pair_rows
 
         return load_with_pair_rows(name, num_labels=1) if prefix_rows else load_reward_model(name, num_labels=1)
     from transformers import AutoModelForCausalLM
@@ -314,7 +314,7 @@ class ProcessScorer:
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | None = None, aggregation: str | None = None,
                         **kwargs: Any) -> ProcessScorer:
-        from rewardlab.kinds import read_kind_file
+        from rewardlab.kinds.folders import read_kind_file
 
         record = read_kind_file(folder)
         config = record["config"]
@@ -343,8 +343,8 @@ class ProcessScorer:
 
     def step_scores_ids(self, encoded: Sequence[StepIds]) -> list[list[float]]:
         """P(correct) of every step of already encoded solutions (NaN for a step cut off on the left)."""
-        from rewardlab.training.forward import pad_batch
-        from rewardlab.training.pair_rows import uses_pair_rows
+        from rewardlab.modeling.forward import pad_batch
+        from rewardlab.modeling.pair_rows import uses_pair_rows
 
         out: list[list[float]] = [[math.nan] * len(e.positions) for e in encoded]
         order = sorted(range(len(encoded)), key=lambda i: -len(encoded[i]))
@@ -390,7 +390,7 @@ class ProcessScorer:
         return [d["score"] for d in self.score_details(conversations)]
 
     def rank_responses(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[list[float]]:
-        from rewardlab.kinds import rank_with_scores
+        from rewardlab.scoring import rank_with_scores
 
         return rank_with_scores(self.score, groups)
 
@@ -479,11 +479,11 @@ def train_process(cfg: ProcessConfig, quiet: bool = False, device: str | None = 
     """Fine-tune a process reward model; writes a model folder (kind ``process``) to cfg.output_dir."""
     from rewardlab.config import config_to_dict
     from rewardlab.data.steps import process_demo_path, read_step_examples
+    from rewardlab.fitting.optim import set_seed
     from rewardlab.io_utils import check_output_path
-    from rewardlab.kinds import save_kind_folder
-    from rewardlab.training.forward import pad_batch
-    from rewardlab.training.pair_rows import uses_pair_rows
-    from rewardlab.training.trainer import set_seed
+    from rewardlab.kinds.folders import save_kind_folder
+    from rewardlab.modeling.forward import pad_batch
+    from rewardlab.modeling.pair_rows import uses_pair_rows
 
     def log(msg: str) -> None:
         if not quiet:

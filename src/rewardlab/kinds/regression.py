@@ -29,8 +29,8 @@ from rewardlab.config import (
     unit_interval,
 )
 from rewardlab.data.schema import PreferencePair
+from rewardlab.fitting.optim import TrainResult
 from rewardlab.kinds.finetune import OptimSettings, pick_device, run_training
-from rewardlab.training.trainer import TrainResult
 
 Message = dict[str, str]
 HELPSTEER_ATTRIBUTES = ("helpfulness", "correctness", "coherence", "complexity", "verbosity")
@@ -84,7 +84,7 @@ def _label(value: Any, where: str) -> float:
 
 def read_attribute_rows(spec: str, attributes: Sequence[str], split: str = "train") -> list[AttributeExample]:
     """Rows in HelpSteer's schema (``prompt`` str or messages, ``response`` str, one column per attribute)."""
-    from rewardlab.data.readers import _prompt_messages, iter_rows
+    from rewardlab.data.readers import iter_rows, prompt_messages
     from rewardlab.data.schema import DataError, RowRejected
 
     out = []
@@ -94,7 +94,7 @@ def read_attribute_rows(spec: str, attributes: Sequence[str], split: str = "trai
         if not isinstance(row.get("response"), str) or row.get("prompt") is None:
             raise DataError(f"{where}: needs 'prompt' and a string 'response' (HelpSteer schema)")
         try:
-            context = tuple(_prompt_messages(row["prompt"], "prompt", row.get("system")))
+            context = tuple(prompt_messages(row["prompt"], "prompt", row.get("system")))
         except RowRejected as e:
             raise DataError(f"{where}: {e}") from None
         labels = tuple(_label(row.get(a), f"{where} field '{a}'") for a in attributes)
@@ -164,7 +164,7 @@ class RegressionScorer:
     @classmethod
     def from_pretrained(cls, folder: str | Path, device: str | None = None, weights: Sequence[float] | None = None,
                         **kwargs: Any) -> RegressionScorer:
-        from rewardlab.kinds import read_kind_file
+        from rewardlab.kinds.folders import read_kind_file
         from rewardlab.modeling.loading import load_reward_model
 
         record = read_kind_file(folder)
@@ -213,7 +213,7 @@ class RegressionScorer:
         return combine_attributes(self._matrix(conversations), self.weights).tolist()
 
     def rank_responses(self, groups: Sequence[tuple[Sequence[Message], Sequence[str]]]) -> list[list[float]]:
-        from rewardlab.kinds import rank_with_scores
+        from rewardlab.scoring import rank_with_scores
 
         return rank_with_scores(self.score, groups)
 
@@ -272,11 +272,11 @@ def evaluate_rows(scorer: RegressionScorer, rows: Sequence[AttributeExample]) ->
 def train_regression(cfg: RegressionConfig, quiet: bool = False, device: str | None = None) -> TrainResult:
     """Fine-tune a multi-attribute regression reward model; writes a HF model folder to cfg.output_dir."""
     from rewardlab.config import config_to_dict
+    from rewardlab.fitting.optim import set_seed
     from rewardlab.io_utils import check_output_path
-    from rewardlab.kinds import save_kind_folder
+    from rewardlab.kinds.folders import save_kind_folder
+    from rewardlab.modeling.forward import pad_batch, sequence_rewards
     from rewardlab.modeling.loading import load_reward_model
-    from rewardlab.training.forward import pad_batch, sequence_rewards
-    from rewardlab.training.trainer import set_seed
 
     def log(msg: str) -> None:
         if not quiet:

@@ -35,14 +35,14 @@ class MoeRouting:
 
 
 def _config(model: Any) -> Any:
-    from rewardlab.training.forward import unwrap_peft
+    from rewardlab.modeling.forward import unwrap_peft
 
     return getattr(unwrap_peft(model), "config", None)
 
 
 def moe_routing(model: Any) -> MoeRouting | None:
     """Experts and top-k of a transformers MoE model whose routers transformers records; None for a dense model."""
-    from rewardlab.training.forward import unwrap_peft
+    from rewardlab.modeling.forward import unwrap_peft
 
     config = _config(model)
     if config is None:
@@ -86,7 +86,7 @@ def load_balancing_loss(router_logits: Sequence[torch.Tensor], num_experts: int,
 
 def router_modules(model: Any) -> list[torch.nn.Module]:
     """The router modules whose outputs transformers records as ``router_logits``."""
-    from rewardlab.training.forward import unwrap_peft
+    from rewardlab.modeling.forward import unwrap_peft
 
     base = unwrap_peft(model)
     spec = (getattr(type(base), "_can_record_outputs", None) or {}).get("router_logits")
@@ -101,7 +101,7 @@ def sparse_moe_block_classes(model: Any) -> list[type]:
     ``Qwen2MoeSparseMoeBlock``): under DeepSpeed ZeRO-3 they must be leaf modules, gathered whole, because
     which experts a forward calls depends on the routing and differs between ranks."""
     routers = {id(m) for m in router_modules(model)}
-    from rewardlab.training.forward import unwrap_peft
+    from rewardlab.modeling.forward import unwrap_peft
 
     classes: list[type] = []
     for module in unwrap_peft(model).modules():
@@ -130,7 +130,7 @@ def expert_parameter_names(model: Any) -> list[str]:
     [experts, out, in], for peft's ``target_parameters``. transformers 5 stores a layer's experts as one tensor,
     not as ``nn.Linear`` modules, so peft's ``all-linear`` reaches the attention and shared-expert projections but,
     for architectures peft has no conversion for (Qwen2-MoE in peft 0.21; Mixtral it converts), no routed expert."""
-    from rewardlab.training.forward import unwrap_peft
+    from rewardlab.modeling.forward import unwrap_peft
 
     names: list[str] = []
     for name, param in unwrap_peft(model).named_parameters():

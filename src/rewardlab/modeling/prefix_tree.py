@@ -3,7 +3,7 @@ batch into prefix-tree rows that respect a budget of such tokens.
 
 Why: rollout scoring (PPO, GRPO, RLOO, best-of-n) sends a reward model 8-16 responses per prompt, each as a full
 text, and the prompt is often longer than a response; a system prompt is shared by every conversation. The
-packed rows (`training.pair_rows.pack_sequences`) already lay whatever one row holds out as a prefix tree; this
+packed rows (`modeling.pair_rows.pack_sequences`) already lay whatever one row holds out as a prefix tree; this
 module decides WHICH sequences share a row, from the token ids alone, so a prompt's responses land together
 whichever request or call they came from.
 
@@ -149,7 +149,7 @@ def plan_tree_rows(sequences: Sequence[Sequence[int]], max_sequences: int,
 class TreeBlocks:
     """The attention plan of a prefix-tree row laid out in tree order, as a few calls with dense masks.
 
-    Why not one call per branch (`training.pair_rows.RowSegments`): a GRPO batch has a branch per response, so
+    Why not one call per branch (`modeling.pair_rows.RowSegments`): a GRPO batch has a branch per response, so
     64 prompts x 8 responses make 512 attention calls per layer, each concatenating its ancestors' keys; measured
     on SmolLM2-135M (CPU, 4 x 8 hh-rlhf rollouts) the concatenations alone took as long as every linear layer.
     Here the row is cut into consecutive query blocks of about `block_tokens`; a block's keys are the ancestors of
@@ -158,7 +158,7 @@ class TreeBlocks:
     ``[position, end)``, so query q sees key k exactly when ``k <= q < end[k]``: its own path to the root, nothing
     of its siblings'. Built once per row, shared by all layers.
 
-    Duck-types the parts of `RowSegments` that `training.pair_rows.row_rewards` and its last-layer shortcut use
+    Duck-types the parts of `RowSegments` that `modeling.pair_rows.row_rewards` and its last-layer shortcut use
     (``length``, ``calls``, ``reward_index``, ``multiplicity``); `attend` runs one layer's attention.
     """
 

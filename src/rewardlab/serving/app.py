@@ -48,7 +48,7 @@ from rewardlab.serving.kinds import (
     served_model,
 )
 from rewardlab.serving.metrics import ServerMetrics
-from rewardlab.serving.middleware import BodyLimitMiddleware, MetricsMiddleware
+from rewardlab.serving.middleware import BodyLimitMiddleware, MetricsMiddleware, Refused
 
 ENDPOINTS = ("/v1/rewards", "/get_reward", "/compare", "/classify", "/v1/classify", "/pooling", "/v1/models",
              "/v1/score", "/health", "/metrics")
@@ -60,14 +60,6 @@ V1_SCORE_MOVED = (
     "because vLLM's and SGLang's /v1/score take other bodies (vLLM: cross-encoder text_1/text_2 pairs). A reward "
     "for chat-formatted text: POST /classify (vLLM's or SGLang's body) or /get_reward (OpenRLHF's).")
 __all__ = ["create_app", "encode_text"]
-
-
-class Refused(HTTPException):
-    """400 for a well-formed request that this model does not serve (kept 400: only the framework's own bare 400
-    for an unparsable body is answered as 422)."""
-
-    def __init__(self, detail: str):
-        super().__init__(400, detail)
 
 
 class ChatMessage(BaseModel):

@@ -46,7 +46,7 @@ class NotServed(Exception):
 
 def encode_text(encoder: Any, text: str, turn_end: Any = None) -> tuple[list[int], bool]:
     """Token ids of already chat-formatted `text`: no doubled BOS, the template's rest of the turn appended when the
-    text stops at its end-of-turn token (`turn_end`, a `modeling.templates.TurnEnd`), left-truncated.
+    text stops at its end-of-turn token (`turn_end`, a `data.templates.TurnEnd`), left-truncated.
     Returns (ids, truncated).
 
     `encoder` is the scorer's `ConversationEncoder`, so raw text and templated conversations share one rule.
@@ -80,7 +80,7 @@ class ServedModel:
         # OpenRLHF's queries stop at the end-of-turn token the generator emitted, while training rendered the rest
         # of the turn too (ChatML's "\n"): the reward is read at the last token, so complete it (issue 16.5)
         if self.kind != "pairwise" and getattr(self.encoder.tokenizer, "chat_template", None):
-            from rewardlab.modeling.templates import end_of_turn_suffix
+            from rewardlab.data.templates import end_of_turn_suffix
 
             try:
                 self.turn_end = end_of_turn_suffix(self.encoder.tokenizer)
@@ -91,7 +91,7 @@ class ServedModel:
 
     def check_rewards(self) -> None:
         if self.kind == "pairwise":
-            from rewardlab.kinds import PAIRWISE_NO_REWARD
+            from rewardlab.scoring import PAIRWISE_NO_REWARD
 
             raise NotServed(PAIRWISE_NO_REWARD)
 
@@ -228,7 +228,7 @@ def served_model(scorer: Any) -> ServedModel:
 def _tree_fields(scorer: Any) -> dict[str, Any]:
     """`tree_ids` and `tokens_computed` of a scorer that runs prefix-tree rows (`RewardScorer` with the rows
     attention); nothing for one that pads (its batch budget stays padded tokens)."""
-    from rewardlab.training.pair_rows import uses_pair_rows
+    from rewardlab.modeling.pair_rows import uses_pair_rows
 
     model = getattr(scorer, "model", None)
     if model is None or not uses_pair_rows(model):

@@ -10,6 +10,8 @@ import json
 import time
 from typing import Any
 
+from fastapi import HTTPException
+
 from rewardlab.serving.metrics import ServerMetrics
 
 Scope = dict[str, Any]
@@ -102,3 +104,11 @@ class MetricsMiddleware:
             if not recorded:  # the server will answer 500 itself
                 self.metrics.observe_request(scope["path"], 500, time.perf_counter() - start)
             raise
+
+
+class Refused(HTTPException):
+    """400 for a well-formed request that this model does not serve (kept 400: only the framework's own bare 400
+    for an unparsable body is answered as 422)."""
+
+    def __init__(self, detail: str):
+        super().__init__(400, detail)

@@ -133,7 +133,7 @@ def add_peer_routes(app: FastAPI, scorer: Any, served: ServedModel, config: Serv
                     runtime: Any) -> None:
     """Add vLLM's ``/classify``, ``/pooling``, ``/v1/models`` and SGLang's ``/classify``, ``/v1/classify`` to `app`
     (see the module docstring); `runtime` is the app's `PeerRuntime` (limits, tokenizer turns, batcher)."""
-    from rewardlab.serving.app import Refused
+    from rewardlab.serving.middleware import Refused
 
     model_config = getattr(getattr(scorer, "model", None), "config", None)
     problem_type = getattr(model_config, "problem_type", None)

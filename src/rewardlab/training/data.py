@@ -6,7 +6,7 @@ import dataclasses
 from collections.abc import Sequence
 
 from rewardlab.data.schema import PreferencePair
-from rewardlab.modeling.templates import ConversationEncoder
+from rewardlab.data.templates import ConversationEncoder
 
 
 @dataclasses.dataclass
@@ -27,7 +27,7 @@ class TokenizedPairs:
         """Tokens each pair runs through the model: its shared context once with `shared_context`."""
         if not shared_context:
             return self.pair_lengths()
-        from rewardlab.training.forward import common_prefix_length
+        from rewardlab.modeling.forward import common_prefix_length
 
         return [len(c) + len(r) - common_prefix_length(c, r) for c, r in zip(self.chosen, self.rejected)]
 

@@ -9,33 +9,47 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import math
 import os
-import random
 import shutil
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from rewardlab.config import TrainConfig, config_to_dict
-from rewardlab.data.schema import DropReport, PreferencePair
-from rewardlab.losses import bradley_terry_loss, pairwise_accuracy, reward_centering_penalty
-from rewardlab.metrics import accuracy_with_interval, interval_note
-from rewardlab.modeling.moe import MoeRouting, load_balancing_loss, moe_routing, set_zero3_leaf_modules
-from rewardlab.modeling.templates import ConversationEncoder, tokenizer_adds_bos
-from rewardlab.training import lean
-from rewardlab.training.accelerator import accelerator_device_kwargs
-from rewardlab.training.batching import (
+from rewardlab.data.splits import load_training_pairs
+from rewardlab.data.templates import ConversationEncoder, tokenizer_adds_bos
+from rewardlab.fitting.batching import (
     fit_batch_size,
     plan_lanes,
     plan_micro_batches,
     step_indices,
     total_steps,
 )
+from rewardlab.fitting.optim import TrainResult, build_optimizer, build_scheduler, set_seed
+from rewardlab.losses import bradley_terry_loss, pairwise_accuracy, reward_centering_penalty
+from rewardlab.metrics import accuracy_with_interval, interval_note
+from rewardlab.modeling import lean
+from rewardlab.modeling.forward import (
+    pack_shared_context,
+    packed_pair_rewards,
+    packed_token_multiplicity,
+    pad_batch,
+    sequence_rewards,
+    unwrap_peft,
+)
+from rewardlab.modeling.moe import MoeRouting, load_balancing_loss, moe_routing, set_zero3_leaf_modules
+from rewardlab.modeling.pair_rows import (
+    PairRowsUnsupported,
+    RowSegments,
+    load_with_pair_rows,
+    pack_pair_rows,
+    pair_rows_rewards,
+    uses_pair_rows,
+)
+from rewardlab.training.accelerator import accelerator_device_kwargs
 from rewardlab.training.checkpoint import (
     latest_checkpoint,
     prepare_run_folder,
@@ -45,22 +59,6 @@ from rewardlab.training.checkpoint import (
     select_checkpoint,
 )
 from rewardlab.training.data import TokenizedPairs, tokenize_pairs
-from rewardlab.training.forward import (
-    pack_shared_context,
-    packed_pair_rewards,
-    packed_token_multiplicity,
-    pad_batch,
-    sequence_rewards,
-    unwrap_peft,
-)
-from rewardlab.training.pair_rows import (
-    PairRowsUnsupported,
-    RowSegments,
-    load_with_pair_rows,
-    pack_pair_rows,
-    pair_rows_rewards,
-    uses_pair_rows,
-)
 from rewardlab.training.parallel import MicroBatchRunner, plan_workers
 
 MICRO_PROGRESS_DELAY_S = 5.0  # a step shorter than this shows no micro-batch bar
@@ -100,20 +98,6 @@ class RewardModule(torch.nn.Module):
         return rewards, load_balancing_loss(logits, self.routing.num_experts, self.routing.top_k, weights)
 
 
-@dataclasses.dataclass
-class TrainResult:
-    output_dir: Path
-    summary: dict[str, Any]
-    model: Any = None  # the trained model in memory (unwrapped), for callers that keep using it
-    tokenizer: Any = None
-
-
-def set_seed(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
 def resolve_precision(precision: str) -> str:
     """accelerate's mixed_precision name for a config precision ('auto': bf16 where supported)."""
     if precision == "fp32":
@@ -126,59 +110,6 @@ def resolve_precision(precision: str) -> str:
         return "bf16" if torch.ops.mkldnn._is_mkldnn_bf16_supported() else "no"
     except (AttributeError, RuntimeError):
         return "no"
-
-
-def load_training_pairs(cfg: TrainConfig, log: Any) -> tuple[list[PreferencePair], list[PreferencePair], DropReport]:
-    """Read train and held-out pairs; the held-out split is a seeded sample when no eval_data is given."""
-    from rewardlab.data.readers import read_pairs
-
-    def read(spec: str, split: str) -> tuple[list[PreferencePair], DropReport]:
-        if spec == "demo":
-            from rewardlab.data.demo import demo_path
-
-            spec = str(demo_path("train" if split == "train" else "test"))
-        return read_pairs(spec, split=split, on_invalid=cfg.on_invalid)
-
-    train, report = read(cfg.data, cfg.data_split)
-    log(f"read {cfg.data}: {report.summary()}")
-    rng = random.Random(cfg.seed)
-    if cfg.eval_data:
-        held_out, eval_report = read(cfg.eval_data, cfg.eval_split)
-        log(f"read {cfg.eval_data}: {eval_report.summary()}")
-        report.merge(eval_report)
-    elif cfg.data == "demo":
-        held_out, eval_report = read("demo", "test")
-    else:
-        order = list(range(len(train)))
-        rng.shuffle(order)
-        n_eval = int(round(len(train) * cfg.eval_fraction))
-        held_set = set(order[:n_eval])
-        held_out = [train[i] for i in sorted(held_set)]
-        train = [p for i, p in enumerate(train) if i not in held_set]
-    if cfg.max_train_pairs is not None and len(train) > cfg.max_train_pairs:
-        idx = sorted(rng.sample(range(len(train)), cfg.max_train_pairs))
-        train = [train[i] for i in idx]
-    if cfg.max_eval_pairs is not None and len(held_out) > cfg.max_eval_pairs:
-        idx = sorted(random.Random(cfg.seed + 1).sample(range(len(held_out)), cfg.max_eval_pairs))
-        held_out = [held_out[i] for i in idx]
-    if not train and held_out and not cfg.eval_data:
-        raise ValueError(f"all {len(held_out)} pairs of {cfg.data} were held out for evaluation (eval_fraction "
-                         f"{cfg.eval_fraction}); lower --eval_fraction or pass --eval_data")
-    if not train:
-        raise ValueError(f"no valid training pairs in {cfg.data}:\n{report.summary()}")
-    return train, held_out, report
-
-
-def _optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (no_decay if p.ndim < 2 or "norm" in name.lower() or name.endswith(".bias") else decay).append(p)
-    groups = [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    # fused: one kernel per step for all parameters (CPU and CUDA; same update as the foreach default)
-    fused = all(p.dtype in (torch.float32, torch.float16, torch.bfloat16) for p in decay + no_decay)
-    return torch.optim.AdamW(groups, lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), fused=fused)
 
 
 def _sparse_embedding_gradients(model: Any) -> torch.nn.Parameter | None:
@@ -210,38 +141,12 @@ def apply_optimisation_settings(optimizer: Any, scheduler: Any, cfg: TrainConfig
     are kept). The schedule's shape (steps, warm-up, kind) already follows the current config."""
     opt = getattr(optimizer, "optimizer", optimizer)  # accelerate's wrappers
     sched = getattr(scheduler, "scheduler", scheduler)
-    for group, decay in zip(opt.param_groups, (cfg.weight_decay, 0.0)):  # the groups `_optimizer` makes
+    for group, decay in zip(opt.param_groups, (cfg.weight_decay, 0.0)):  # the groups `build_optimizer` makes
         group.update(initial_lr=cfg.learning_rate, betas=(cfg.adam_beta1, cfg.adam_beta2), weight_decay=decay)
     sched.base_lrs = [cfg.learning_rate] * len(opt.param_groups)
     for group, fn in zip(opt.param_groups, sched.lr_lambdas):
         group["lr"] = cfg.learning_rate * fn(sched.last_epoch)
     sched._last_lr = [group["lr"] for group in opt.param_groups]
-
-
-def lr_factor(step: int, warmup: int, total: int, schedule: str) -> float:
-    """The learning rate of optimizer step `step` (0-based) as a fraction of the peak.
-
-    Warm-up rises linearly over `warmup` steps from 1/(warmup+1) and reaches the peak at step `warmup`.
-    transformers' ``get_*_schedule_with_warmup`` start at exactly 0 (step / warmup), so their first step updates
-    nothing, and a one-step run on a small file (ceil(0.03 x 1) = 1 warm-up step) saved the untrained weights.
-    After warm-up the decay is transformers' own: cosine or linear to 0 at step `total`, or constant.
-    """
-    if step < warmup:
-        return (step + 1) / (warmup + 1)
-    if schedule == "constant":
-        return 1.0
-    progress = (step - warmup) / max(1, total - warmup)
-    if schedule == "linear":
-        return max(0.0, 1.0 - progress)
-    return max(0.0, 0.5 * (1.0 + math.cos(math.pi * progress)))
-
-
-def _scheduler(optimizer: torch.optim.Optimizer, cfg: TrainConfig, steps: int) -> Any:
-    import functools
-
-    warmup = int(math.ceil(cfg.warmup_ratio * steps))
-    factor = functools.partial(lr_factor, warmup=warmup, total=steps, schedule=cfg.lr_scheduler)
-    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
 def _enable_gradient_checkpointing(model: Any) -> None:
@@ -435,8 +340,8 @@ def train(cfg: TrainConfig, quiet: bool = False) -> TrainResult:
         weight = _sparse_embedding_gradients(unwrap_peft(model))
         sparse_params = [weight] if weight is not None else []
     module = RewardModule(model, routing if cfg.router_aux_loss_coef else None)
-    optimizer = _optimizer(module, cfg)
-    scheduler = _scheduler(optimizer, cfg, steps)
+    optimizer = build_optimizer(module, cfg)
+    scheduler = build_scheduler(optimizer, cfg, steps)
     module, optimizer, scheduler = accelerator.prepare(module, optimizer, scheduler)
     module.train()
 

@@ -190,7 +190,7 @@ def load_with_pair_rows(name: str, on_fallback: Any = None, **kwargs: Any) -> tu
 
 def uses_pair_rows(model: Any) -> bool:
     """Was the model loaded with the shared-context rows attention?"""
-    from rewardlab.training.forward import unwrap_peft
+    from rewardlab.modeling.forward import unwrap_peft
 
     config = getattr(unwrap_peft(model), "config", None)
     return getattr(config, "_attn_implementation", None) == ATTN_IMPLEMENTATION
@@ -198,7 +198,7 @@ def uses_pair_rows(model: Any) -> bool:
 
 def shared_prefix_length(sequences: Sequence[Sequence[int]]) -> int:
     """Tokens every sequence shares at its start, leaving each at least one token of its own."""
-    from rewardlab.training.forward import common_prefix_length
+    from rewardlab.modeling.forward import common_prefix_length
 
     first = sequences[0]
     p = min(len(s) - 1 for s in sequences)
@@ -316,7 +316,7 @@ def row_rewards(model: Any, input_ids: torch.Tensor, position_ids: torch.Tensor,
     `router_logits`: a list to receive a mixture-of-experts model's router logits, one [T, experts] tensor per
     MoE layer. The last-layer shortcut is then off for this call: the router must see every token.
     """
-    from rewardlab.training.forward import score_head, unwrap_peft
+    from rewardlab.modeling.forward import score_head, unwrap_peft
 
     head = score_head(model)
     if head is None:
