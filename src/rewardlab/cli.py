@@ -70,47 +70,32 @@ def _config_help(cls: type) -> str:
 
 
 def _kind_config(kind: str) -> type:
-    """The config class of `rewardlab train --kind KIND`."""
-    import importlib
+    """The config class of `rewardlab train --kind KIND` (the kind registry's; refuses an unknown kind)."""
+    from rewardlab.kinds.registry import get_kind
 
-    if kind == "bradley_terry":
-        from rewardlab.config import TrainConfig
-
-        return TrainConfig
-    if kind not in KIND_TRAINERS:
-        raise ValueError(f"--kind must be bradley_terry, {', '.join(KIND_TRAINERS)}; got {kind!r}")
-    module_name, config_name, _ = KIND_TRAINERS[kind]
-    return getattr(importlib.import_module(module_name), config_name)
+    return get_kind(kind).config_class()
 
 
 MAX_LENGTH_HELP = ("tokens per conversation, longer ones truncated from the left (default: the model's own: a kind "
                    "folder's training max_length, else 4096)")
 AGGREGATION_HELP = "process reward models: how step scores make the reward (default: the model's own)"
-KIND_TRAINERS = {
-    "pairwise": ("rewardlab.kinds.pairwise", "PairwiseConfig", "train_pairwise"),
-    "regression": ("rewardlab.kinds.regression", "RegressionConfig", "train_regression"),
-    "multi_objective": ("rewardlab.kinds.multi_objective", "MultiObjectiveConfig", "train_multi_objective"),
-    "process": ("rewardlab.kinds.process", "ProcessConfig", "train_process"),
-}
 
 
 def cmd_train(args: argparse.Namespace, extra: list[str]) -> int:
-    import importlib
-
     from rewardlab.config import TrainConfig, load_config
+    from rewardlab.kinds.registry import get_kind
     from rewardlab.preflight import check_training_inputs
     from rewardlab.training.trainer import train
 
     overrides = parse_overrides(extra)
     kind = overrides.pop("kind", "bradley_terry")
-    config_class = _kind_config(kind)  # refuses an unknown kind
-    if kind in KIND_TRAINERS:  # the recipe's to-do list: other reward-model kinds, same flow
-        module_name, _, train_name = KIND_TRAINERS[kind]
-        cfg = load_config(config_class, args.recipe, overrides)
+    entry = get_kind(kind)  # refuses an unknown kind
+    kind_train = entry.train_function()
+    if kind_train is not None:  # the recipe's to-do list: other reward-model kinds, same flow
+        cfg = load_config(entry.config_class(), args.recipe, overrides)
         check_training_inputs(cfg)
-        result = getattr(importlib.import_module(module_name), train_name)(cfg)
-        verbs = "eval / serve / label" if kind == "pairwise" else "eval / score / serve / label"
-        print(f"{kind} model: {result.output_dir}  ({verbs} load it by its rewardlab_kind.json)")
+        result = kind_train(cfg)
+        print(f"{kind} model: {result.output_dir}  ({entry.verbs()} load it by its rewardlab_kind.json)")
         return 0
     cfg = load_config(TrainConfig, args.recipe, overrides)
     result = train(cfg)
@@ -295,8 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"rewardlab {__version__}")
     sub = parser.add_subparsers(dest="verb", required=True)
 
-    p = sub.add_parser("train", help="train a reward model (--kind bradley_terry, the default, pairwise, regression, "
-                                     "multi_objective, process; `train --kind K --help` lists K's fields)",
+    from rewardlab.kinds.registry import REGISTRY
+
+    p = sub.add_parser("train", help=f"train a reward model (--kind {', '.join(REGISTRY)}; default bradley_terry; "
+                                     "`train --kind K --help` lists K's fields)",
                        epilog=_config_help(TrainConfig), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("recipe", nargs="?", help="YAML recipe (path or shipped name, e.g. quickstart, gemma-2b-it), "
                                              "followed by --field value overrides")

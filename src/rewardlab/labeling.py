@@ -30,6 +30,7 @@ from rewardlab.data.schema import (
     normalize_messages,
     validate_context,
 )
+from rewardlab.kinds.registry import kind_of
 
 MODES = ("best_worst", "all_pairs")
 PAIR_FORMATS = ("trl", "record")
@@ -168,6 +169,12 @@ def _pair_record(pair: Any, fields: dict[str, Any], extras: dict[str, Any], pair
     return {**extras, **record, **fields}
 
 
+def labeller_for(kind: Any) -> Any:
+    """How a model of `kind` (a `rewardlab.kinds.registry.Kind`) labels: by its reward per response, or, for a
+    kind that only compares (pairwise), by knockout comparisons."""
+    return reward_labels if kind.gives_reward else knockout_labels
+
+
 def label_file(scorer: Any, input_path: str, out_best: str | None = None, out_pairs: str | None = None,
                mode: str = "best_worst", margin: float = 0.0, pair_format: str = "trl", on_invalid: str = "error",
                chunk_rows: int = 256) -> LabelReport:
@@ -194,7 +201,7 @@ def label_file(scorer: Any, input_path: str, out_best: str | None = None, out_pa
     pair_lines: list[str] = []
     chunk: list[tuple[dict[str, Any], list[dict[str, str]], list[str]]] = []
 
-    labeller = knockout_labels if getattr(scorer, "kind", None) == "pairwise" else reward_labels
+    labeller = labeller_for(kind_of(scorer))
 
     def flush() -> None:
         labels = labeller(scorer, [(ctx, responses) for _, ctx, responses in chunk], mode, margin)

@@ -240,7 +240,7 @@ def conversation_from_row(row: Any, where: str) -> list[Message]:
 def reward_fields(scorer: Any, conversations: Sequence[Sequence[Message]]) -> list[dict[str, Any]]:
     """What scoring adds to each conversation's row: ``reward``, plus the per-attribute (regression) or
     per-objective (multi-objective: ``scores``, ``corrected``, ``gates``) details of scorers that have them."""
-    if getattr(scorer, "kind", None) == "pairwise":
+    if not callable(getattr(scorer, "score", None)):  # a kind that only compares (pairwise)
         raise ValueError(PAIRWISE_NO_REWARD)
     if hasattr(scorer, "score_details"):
         return [{"reward": d["score"], **{k: v for k, v in d.items() if k != "score"}}

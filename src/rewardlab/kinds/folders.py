@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from rewardlab.kinds.registry import REGISTRY
+
 KIND_FILE = "rewardlab_kind.json"
-KINDS = ("bradley_terry", "pairwise", "regression", "multi_objective", "process")
+KINDS = tuple(REGISTRY)  # the registered kinds (`rewardlab.kinds.registry`)
 
 
 def write_kind_file(folder: str | Path, kind: str, config: dict[str, Any], **extra: Any) -> None:

@@ -12,6 +12,18 @@ from rewardlab.serving.config import ServeConfig
 API_KEY_ENV = "REWARDLAB_API_KEY"
 
 
+def served_endpoints(kind: Any) -> str:
+    """The answering routes a model of `kind` (a `rewardlab.kinds.registry.Kind`) is served with: the reward routes
+    when it answers a reward, /compare when it answers a probability."""
+    routes = []
+    if kind.gives_reward:
+        routes.append("POST /v1/rewards, POST /get_reward (OpenRLHF), POST /classify /v1/classify /pooling (vLLM, "
+                      "SGLang)")
+    if "probability" in kind.answers:
+        routes.append("POST /compare")
+    return ", ".join(routes)
+
+
 def serve_command(model: str, host: str = "127.0.0.1", port: int = 8000, api_key: str | None = None,
                   device: str | None = None, dtype: str | None = None, max_length: int | None = None,
                   trust_remote_code: bool = False, log_level: str = "info", aggregation: str | None = None,
@@ -23,7 +35,7 @@ def serve_command(model: str, host: str = "127.0.0.1", port: int = 8000, api_key
     """
     import uvicorn
 
-    from rewardlab.kinds import load_scorer
+    from rewardlab.kinds import kind_of, load_scorer
     from rewardlab.serving.app import create_app
 
     known = {f.name for f in dataclasses.fields(ServeConfig)}
@@ -40,9 +52,8 @@ def serve_command(model: str, host: str = "127.0.0.1", port: int = 8000, api_key
                          batch_size=config.max_batch_size, max_tokens_per_batch=config.max_batch_tokens,
                          aggregation=aggregation)
     app = create_app(scorer, config)
-    rewards = "POST /v1/rewards, POST /get_reward (OpenRLHF), POST /classify /v1/classify /pooling (vLLM, SGLang)"
-    endpoints = {"pairwise": "POST /compare", "regression": rewards}.get(scorer.kind, f"{rewards}, POST /compare")
-    print(f"[rewardlab] serving {model} ({scorer.kind}) on http://{host}:{port} ({endpoints}, GET /health, "
+    print(f"[rewardlab] serving {model} ({scorer.kind}) on http://{host}:{port} ({served_endpoints(kind_of(scorer))}, "
+          "GET /health, "
           "GET /v1/models, GET /metrics)", file=sys.stderr)
     uvicorn.run(app, host=config.host, port=config.port, log_level=log_level)
     return 0

@@ -90,7 +90,9 @@ class ServedModel:
                 self.generation_prompt = generation_prompt(self.encoder.tokenizer)
 
     def check_rewards(self) -> None:
-        if self.kind == "pairwise":
+        from rewardlab.kinds.registry import get_kind
+
+        if not get_kind(self.kind).gives_reward:
             from rewardlab.scoring import PAIRWISE_NO_REWARD
 
             raise NotServed(PAIRWISE_NO_REWARD)
