@@ -71,7 +71,7 @@ def test_load_judge_dispatches_through_the_registry(name, tmp_path, monkeypatch)
 
 
 @pytest.mark.parametrize("name", ALL)
-def test_score_serve_label_lookups(name, tmp_path):
+def test_score_serve_label_eval_lookups(name, tmp_path):
     """score refuses a kind without a reward before loading anything; serve advertises /compare exactly for the
     kinds that answer a probability and the reward routes for those that answer a reward; label ranks by reward,
     or by knockout comparisons for a kind that only compares."""
@@ -88,3 +88,6 @@ def test_score_serve_label_lookups(name, tmp_path):
         with pytest.raises(ValueError, match="gives no reward to a single response"):
             score_command(str(tmp_path), str(tmp_path / "in.jsonl"))
     assert set(kind.answers) <= set(ANSWERS)
+    # eval: the label upstream's flat results file gives the model (its REWARD_MODEL_CONFIG vocabulary)
+    assert kind.upstream_model_type == ("Seq. Classifier" if name in ("bradley_terry", "regression")
+                                        else "Custom Classifier")

@@ -51,7 +51,6 @@ def eval_command(
     The results folder is checked before scoring and replaced whole (no stale files from an earlier run); one
     holding files rewardlab did not write is refused unless `overwrite`.
     """
-    from rewardlab.evaluation.constants import UPSTREAM_MODEL_TYPES
     from rewardlab.evaluation.evaluator import evaluate
     from rewardlab.evaluation.writers import (
         BENCHMARK_TITLES,
@@ -61,7 +60,7 @@ def eval_command(
         update_model_card,
         write_results,
     )
-    from rewardlab.kinds import saved_kind
+    from rewardlab.kinds import get_kind, saved_kind
 
     if update_card and not Path(model).is_dir():
         print(f"error: --update-card needs a local model folder, got {model!r}", file=sys.stderr)
@@ -74,7 +73,7 @@ def eval_command(
         print(f"error: {e}", file=sys.stderr)
         return 2
     try:
-        model_type = UPSTREAM_MODEL_TYPES[saved_kind(model)]  # upstream's label, for its flat results file
+        model_type = get_kind(saved_kind(model)).upstream_model_type  # upstream's label, for its flat results file
         if judge is None:
             from rewardlab.scoring import RewardScorer
 

@@ -79,17 +79,6 @@ LEGACY_2024_09_WEIGHTS: dict[str, int] = {
 # Named weight sets for `rewardlab eval --weights NAME` (RewardBench v1 sections).
 WEIGHT_SETS: dict[str, dict[str, int]] = {"leaderboard": LEADERBOARD_WEIGHTS, "legacy-2024-09": LEGACY_2024_09_WEIGHTS}
 
-# `model_type` in upstream's flat results file, by rewardlab model kind. Upstream (rewardbench/models/__init__.py
-# REWARD_MODEL_CONFIG) labels AutoModelForSequenceClassification models "Seq. Classifier" and models with their
-# own pipeline "Custom Classifier": ArmoRM (multi-objective) and the pairwise preference models (RLHFlow
-# pair-preference-model, PairRM, SteamSHP). "Generative RM" and "DPO" are for generated verdicts and DPO policies.
-UPSTREAM_MODEL_TYPES: dict[str, str] = {
-    "bradley_terry": "Seq. Classifier",
-    "regression": "Seq. Classifier",
-    "multi_objective": "Custom Classifier",
-    "pairwise": "Custom Classifier",
-}
-
 # Old leaderboard: a fifth section, the unweighted mean of four prior preference test sets
 # (allenai/pref-test-sets), counted at half the weight of each of the four core sections.
 PRIOR_SETS_SECTION = "Prior Sets"

@@ -45,7 +45,7 @@ def upstream_results(
 ) -> dict[str, Any]:
     """Upstream's flat ``{"model", "model_type", "chat_template", <subset>: score, ...}`` (`results_grouped` in
     allenai/reward-bench `scripts/run_rm.py`), one float per subset. `model_type` is upstream's label for the
-    model (constants.UPSTREAM_MODEL_TYPES); `chat_template` is "tokenizer" as rewardlab always applies the
+    model (the kind registry's `upstream_model_type`); `chat_template` is "tokenizer" as rewardlab always applies the
     tokenizer's own template."""
     out: dict[str, Any] = {"model": result.model, "model_type": model_type, "chat_template": chat_template}
     for name, value in result.subset_scores.items():

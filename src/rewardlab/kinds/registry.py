@@ -30,6 +30,11 @@ class Kind:
     answers: frozenset[str]
     train: str | None = None  # "module:function"; None: the Bradley-Terry trainer (`rewardlab.training`, the cli's)
     load_options: tuple[str, ...] = ("batch_size", "max_length")  # the `load_scorer` options its loader takes
+    # `model_type` in reward-bench's flat results file. Upstream (rewardbench/models/__init__.py REWARD_MODEL_CONFIG)
+    # labels AutoModelForSequenceClassification models "Seq. Classifier" and models with their own pipeline
+    # "Custom Classifier": ArmoRM (multi-objective) and the pairwise preference models (RLHFlow
+    # pair-preference-model, PairRM, SteamSHP); a process model reads its own step positions, so the latter too.
+    upstream_model_type: str = "Custom Classifier"
     summary: str = ""
 
     def __post_init__(self) -> None:
@@ -62,7 +67,7 @@ def _resolve(target: str) -> Any:
 
 REGISTRY: dict[str, Kind] = {k.name: k for k in (
     Kind("bradley_terry", "rewardlab.config:TrainConfig", "rewardlab.scoring:RewardScorer",
-         frozenset({"reward", "probability"}),
+         frozenset({"reward", "probability"}), upstream_model_type="Seq. Classifier",
          load_options=("batch_size", "max_length", "dtype", "trust_remote_code", "max_tokens_per_batch",
                        "show_progress"),
          summary="a scalar reward per conversation, Bradley-Terry loss on chosen/rejected pairs"),
@@ -71,7 +76,7 @@ REGISTRY: dict[str, Kind] = {k.name: k for k in (
          summary='a causal LM answers "A" or "B" for a prompt and two responses'),
     Kind("regression", "rewardlab.kinds.regression:RegressionConfig",
          "rewardlab.kinds.regression:RegressionScorer", frozenset({"reward", "attribute_scores"}),
-         train="rewardlab.kinds.regression:train_regression",
+         train="rewardlab.kinds.regression:train_regression", upstream_model_type="Seq. Classifier",
          load_options=("batch_size", "max_length", "max_tokens_per_batch", "show_progress"),
          summary="multi-attribute regression with masked MSE, HelpSteer-style"),
     Kind("multi_objective", "rewardlab.kinds.multi_objective:MultiObjectiveConfig",
