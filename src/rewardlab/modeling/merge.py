@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from rewardlab.io_utils import AtomicDirectory, check_output_path
-from rewardlab.modeling.loading import load_reward_model
+from rewardlab.modeling import loading
 from rewardlab.modeling.saving import make_readable, save_model_folder
 
 
@@ -14,7 +14,7 @@ def merge_adapter(adapter_dir: str | Path, out_dir: str | Path, overwrite: bool 
     model loads: a folder rewardlab wrote is replaced whole, one holding other files refused unless `overwrite`,
     the adapter folder itself (or a folder containing it) always."""
     check_output_path(out_dir, overwrite=overwrite, inputs=(adapter_dir,), what="merged model folder")
-    model, tokenizer = load_reward_model(str(adapter_dir))
+    model, tokenizer = loading.load_reward_model(str(adapter_dir))  # looked up at call time (tests patch it)
     merged = model.merge_and_unload()
     with AtomicDirectory(out_dir, overwrite=overwrite, command="merge", inputs=(adapter_dir,)) as tmp:
         save_model_folder(merged, tokenizer, tmp)
